@@ -1,0 +1,1 @@
+"""ONNX Runtime: the embedded default backend (CPU here; CUDA/TensorRT providers with onnxruntime-gpu)."""

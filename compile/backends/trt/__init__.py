@@ -1,0 +1,1 @@
+"""TensorRT backend. ``tensorrt`` is imported only inside this package, and only when used."""

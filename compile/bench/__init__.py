@@ -1,0 +1,1 @@
+"""Latency measurement and the machine description recorded with every figure."""

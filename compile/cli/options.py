@@ -1,0 +1,59 @@
+"""Options shared by ``compile run`` and the per-stage commands, and their translation to RunSettings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compile.settings import RunSettings
+
+F = Callable[..., Any]
+
+
+def run_options(func: F) -> F:
+    decorators = [
+        click.argument("model"),
+        click.option("--profile", "-p", default=None, help="Profile name from profiles/ or a profile file (default: local GPU's, else cpu)."),
+        click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None, help="Default: the profile's."),
+        click.option("--sparsity", type=click.Choice(["dense", "2:4"]), default="dense", show_default=True),
+        click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run directory (default: runs/MODEL-PROFILE-PRECISION)."),
+        click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder for validation (labels.csv or class subfolders)."),
+        click.option("--weights", type=click.Path(path_type=Path), default=None, help="State dict loaded with weights_only=True."),
+        click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration image folder (INT8)."),
+        click.option("--calib-size", type=click.IntRange(min=1), default=None),
+        click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None),
+        click.option("--calib-percentile", type=click.FloatRange(50, 100), default=None),
+        click.option("--recover-steps", type=click.IntRange(min=0), default=None, help="2:4 recovery fine-tuning steps."),
+        click.option("--gate", "gates", multiple=True, metavar="NAME=VALUE", help="Override a gate, e.g. --gate min_top1_agreement=0.99."),
+        click.option("--force", is_flag=True, help="Redo every stage, ignoring the cache."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def settings_from_options(options: dict[str, Any]) -> RunSettings:
+    from compile.profiles import default_profile_name
+    from compile.validate.gates import parse_gate_overrides
+
+    return RunSettings(
+        model=options["model"],
+        profile=options["profile"] or default_profile_name(),
+        precision=options["precision"],
+        sparsity=options["sparsity"],
+        out=options["out"],
+        data=options["data"],
+        weights=options["weights"],
+        calib=options["calib"],
+        calib_size=options["calib_size"],
+        calib_method=options["calib_method"],
+        calib_percentile=options["calib_percentile"],
+        recover_steps=options["recover_steps"],
+        gates=parse_gate_overrides(options["gates"]),
+        force=options["force"],
+        progress=not options["quiet"],
+    )

@@ -1,0 +1,46 @@
+"""Atomic writes: a file either appears whole under its final name or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from compile.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(final: Path, text: str) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(final: Path, value: Any) -> None:
+    write_text_atomic(final, json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def ensure_writable_dir(folder: Path) -> None:
+    """Create ``folder`` and check we can write into it, with one clear error if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe", delete=True)
+        probe.close()
+    except OSError as err:
+        raise OutputError(f"output folder {folder} is not writable: {err.strerror or err}") from err

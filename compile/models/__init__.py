@@ -1,0 +1,1 @@
+"""Model sources: names, factories and files resolved to artifacts, and loaded only when needed."""

@@ -1,0 +1,126 @@
+"""Reading and writing ONNX files with clear errors, and the model info we store in them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compile.errors import OnnxModelError
+from compile.models.spec import InputSpec, ModelInfo, Preprocessing
+
+if TYPE_CHECKING:
+    import onnx
+
+MODEL_INFO_KEY = "compile.model_info"
+TWO_GB = 2**31 - 1
+ONNX_TO_NUMPY = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+
+
+def load_onnx(path: Path, load_external_data: bool = True) -> onnx.ModelProto:
+    """Load and check an ONNX file; a truncated, corrupt or unsafe file is one clear error."""
+    import onnx
+
+    if not path.is_file():
+        raise OnnxModelError(f"ONNX file not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # noqa: BLE001 - protobuf raises DecodeError and others
+        raise OnnxModelError(f"{path} is not a readable ONNX file (truncated or corrupt): {type(err).__name__}") from err
+    _check_external_data(model, path)
+    if load_external_data:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        try:
+            load_external_data_for_model(model, str(path.parent))
+        except (OSError, ValueError) as err:
+            raise OnnxModelError(f"{path}: cannot read its external data: {err}") from err
+    if not model.graph.node:
+        raise OnnxModelError(f"{path} has an empty graph")
+    return model
+
+
+def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """External data must be a file inside the model's own folder (no path traversal)."""
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    base = path.parent.resolve()
+    for tensor in _get_all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+        target = (base / location).resolve()
+        if Path(location).is_absolute() or not target.is_relative_to(base):
+            raise OnnxModelError(f"{path}: tensor '{tensor.name}' points its external data outside the model's folder ({location})")
+        if not target.is_file():
+            raise OnnxModelError(f"{path}: tensor '{tensor.name}' needs external data file '{location}', which is missing")
+
+
+def check_onnx(model: onnx.ModelProto, where: str) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(model, full_check=False)
+    except onnx.checker.ValidationError as err:
+        first = str(err).strip().splitlines()[0]
+        raise OnnxModelError(f"{where} fails the ONNX checker: {first}") from err
+
+
+def save_onnx(model: onnx.ModelProto, path: Path) -> None:
+    """Save as one file when it fits in protobuf's 2 GB, else with one external data file beside it."""
+    import onnx
+
+    large = model.ByteSize() > TWO_GB
+    onnx.save_model(model, str(path), save_as_external_data=large, all_tensors_to_one_file=True,
+                    location=path.name + ".data" if large else None)
+
+
+def set_model_info(model: onnx.ModelProto, info: ModelInfo) -> None:
+    for prop in list(model.metadata_props):
+        if prop.key == MODEL_INFO_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = MODEL_INFO_KEY, json.dumps(info.to_dict(), sort_keys=True)
+
+
+def model_info_from_onnx(model: onnx.ModelProto, name: str) -> ModelInfo:
+    """The info we stored at export, else one derived from the graph (preprocessing assumed for images)."""
+    for prop in model.metadata_props:
+        if prop.key == MODEL_INFO_KEY:
+            return ModelInfo.from_dict(json.loads(prop.value))
+    initializers = {init.name for init in model.graph.initializer}
+    specs = []
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        tensor_type = value.type.tensor_type
+        dims: list[int | str] = [d.dim_param or (d.dim_value if d.dim_value > 0 else "dynamic") for d in tensor_type.shape.dim]
+        dtype = ONNX_TO_NUMPY.get(tensor_type.elem_type, "float32")
+        is_float = dtype.startswith("float")
+        specs.append(InputSpec(value.name, tuple(dims), dtype, -1.0 if is_float else 0, 1.0 if is_float else 100))
+    outputs = tuple(o.name for o in model.graph.output)
+    image_like = len(specs) == 1 and len(specs[0].shape) == 4 and specs[0].shape[1] == 3 and specs[0].dtype == "float32"
+    preprocessing = None
+    warnings: tuple[str, ...] = ()
+    if image_like:
+        size = specs[0].shape[2] if isinstance(specs[0].shape[2], int) else 224
+        preprocessing = Preprocessing(resize=int(round(size * 256 / 224)), crop=int(size), assumed=True)
+        specs[0] = InputSpec(specs[0].name, specs[0].shape, "float32", -2.5, 2.5)
+        warnings = ("the ONNX file carries no preprocessing: ImageNet defaults were assumed",)
+    return ModelInfo(name=name, inputs=tuple(specs), output_names=outputs, preprocessing=preprocessing,
+                     weights="from the ONNX file", warnings=warnings)
+
+
+def read_model_info(path: Path) -> ModelInfo:
+    return model_info_from_onnx(load_onnx(path, load_external_data=False), path.stem)
+
+
+def count_nodes(model: onnx.ModelProto) -> int:
+    return len(model.graph.node)
+
+
+def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,1 @@
+"""Passes: one module per pipeline stage. The built-in list lives in :mod:`compile.passes.registry`."""

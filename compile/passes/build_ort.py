@@ -1,0 +1,66 @@
+"""build-ort: the ONNX Runtime artifact for a CPU target, optimised offline once instead of at every load.
+
+The optimised graph is saved with the session settings that produced it (a sidecar JSON), so a
+runner loads it with optimisation off and gets exactly what was validated and measured.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact
+from compile.fsutil import write_json_atomic
+from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+from compile.profiles import Profile
+from compile.settings import RunSettings
+
+OUTPUT_FILE = "model.ort.onnx"
+SIDECAR_FILE = "model.ort.json"
+
+
+class BuildOrtOptions(PassOptions):
+    optimization: Literal["basic", "extended", "all"] = "extended"
+    providers: list[str] = ["CPUExecutionProvider"]
+
+
+class BuildOrtPass(Pass):
+    name = "build-ort"
+    description = "Optimise the graph offline with ONNX Runtime and record the session settings."
+    consumes = (ONNX,)
+    produces = RUNTIME
+    Options = BuildOrtOptions
+    options: BuildOrtOptions
+
+    @classmethod
+    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
+        return {"optimization": profile.build.graph_optimization_level, **entry_options}
+
+    def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
+        import onnxruntime
+
+        from compile.backends.ort.runner import open_session
+        from compile.onnx_io import count_nodes, load_onnx, op_histogram
+
+        source = inputs[ONNX]
+        assert isinstance(source, OnnxModel)
+        out = ctx.output_path(OUTPUT_FILE)
+        session = open_session(source.path, optimization=self.options.optimization, providers=self.options.providers,
+                               optimized_path=out)
+        del session
+        optimized = load_onnx(out, load_external_data=False)
+        sidecar = ctx.output_path(SIDECAR_FILE)
+        settings = {
+            "backend": "onnxruntime",
+            "onnxruntime_version": onnxruntime.__version__,
+            "optimization": self.options.optimization,
+            "load_optimization": "disable",
+            "providers": self.options.providers,
+            "intra_op_spinning": False,
+            "source_onnx_sha256": source.content_hash(),
+            "precision": source.precision,
+            "sparsity": source.sparsity,
+        }
+        write_json_atomic(sidecar, settings)
+        record = {"session": settings, "nodes": count_nodes(optimized), "ops": op_histogram(optimized)}
+        artifact = RuntimeArtifact(path=out, backend="onnxruntime", sidecar=sidecar, precision=source.precision)
+        return PassResult(artifact, record=record)

@@ -1,0 +1,56 @@
+"""Pass lookup: the one explicit list of built-in passes, plus the ``compile.passes`` entry points.
+
+Built-ins are named by import path so that listing and validating names imports nothing heavy. A
+third-party pass that fails to import is reported when a profile uses it, never swallowed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from compile.errors import PassError, ProfileError
+from compile.passes.base import Pass
+
+ENTRY_POINT_GROUP = "compile.passes"
+
+#: The built-in passes, in pipeline order.
+BUILTIN_PASSES: dict[str, str] = {
+    "export": "compile.passes.export:ExportPass",
+    "simplify": "compile.passes.simplify:SimplifyPass",
+    "build-ort": "compile.passes.build_ort:BuildOrtPass",
+    "validate": "compile.passes.validate:ValidatePass",
+    "benchmark": "compile.passes.benchmark:BenchmarkPass",
+}
+
+
+@lru_cache(maxsize=1)
+def _plugin_entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_pass_names() -> set[str]:
+    return set(BUILTIN_PASSES) | set(_plugin_entry_points())
+
+
+def all_pass_targets() -> dict[str, str]:
+    """name -> "module:Class" for built-ins and plugins (built-ins win on a name clash)."""
+    return {**_plugin_entry_points(), **BUILTIN_PASSES}
+
+
+def get_pass_class(name: str) -> type[Pass]:
+    targets = all_pass_targets()
+    if name not in targets:
+        raise ProfileError(f"unknown pass '{name}'; known passes: {', '.join(sorted(targets))}")
+    module_name, _, attr = targets[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, attr)
+    except ImportError as err:
+        raise PassError(f"pass '{name}' could not be loaded from {targets[name]}: {err}") from err
+    except AttributeError as err:
+        raise PassError(f"pass '{name}': {module_name} has no attribute {attr}") from err
+    if not (isinstance(cls, type) and issubclass(cls, Pass)):
+        raise PassError(f"pass '{name}' ({targets[name]}) is not a compile.passes.base.Pass subclass")
+    return cls

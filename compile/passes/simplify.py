@@ -1,0 +1,62 @@
+"""simplify: constant folding and graph clean-up with onnxslim, checked to leave outputs unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.models.spec import ModelInfo
+from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+
+OUTPUT_FILE = "model.simplified.onnx"
+CHECK_BATCH = 2
+
+
+class SimplifyOptions(PassOptions):
+    #: Maximum output change allowed, relative to max(1, max |output|).
+    tolerance: float = 1e-4
+
+
+class SimplifyPass(Pass):
+    name = "simplify"
+    description = "Fold constants and remove redundant nodes (onnxslim); outputs must not change."
+    consumes = (ONNX,)
+    produces = ONNX
+    Options = SimplifyOptions
+    options: SimplifyOptions
+
+    def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
+        import onnxslim
+
+        from compile.onnx_io import check_onnx, count_nodes, load_onnx, model_info_from_onnx, op_histogram, save_onnx, set_model_info
+
+        source = inputs[ONNX]
+        assert isinstance(source, OnnxModel)
+        model = load_onnx(source.path)
+        info = model_info_from_onnx(model, source.path.stem)
+        before = count_nodes(model)
+        try:
+            slim = onnxslim.slim(model)
+        except Exception as err:  # noqa: BLE001 - onnxslim raises whatever its passes raise
+            raise self.fail(f"onnxslim failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
+        check_onnx(slim, "the simplified graph")
+        set_model_info(slim, info)
+        out = ctx.output_path(OUTPUT_FILE)
+        save_onnx(slim, out)
+        error = _output_change(source.path, out, info)
+        if error > self.options.tolerance:
+            raise self.fail(f"simplification changed the outputs by {error:.3g} (tolerance {self.options.tolerance:g})")
+        after = count_nodes(slim)
+        record = {"nodes_before": before, "nodes_after": after, "ops_after": op_histogram(slim), "max_rel_change": error}
+        return PassResult(OnnxModel(path=out, precision=source.precision, sparsity=source.sparsity), record=record,
+                          modified=after != before)
+
+
+def _output_change(before: Path, after: Path, info: ModelInfo) -> float:
+    from compile.backends.ort.runner import OrtRunner
+    from compile.data.generated import generate_inputs
+    from compile.parity import max_relative_error
+
+    feeds = generate_inputs(info.inputs, CHECK_BATCH, seed=2)
+    with OrtRunner(before) as ref, OrtRunner(after) as cand:
+        return max_relative_error(list(ref.infer(feeds).values()), list(cand.infer(feeds).values()))

@@ -1,0 +1,255 @@
+"""Hardware profiles: one TOML file per target in ``profiles/``, typed and validated when loaded.
+
+A profile says which backend builds the artifact, which passes run in which order with which
+options, and which gates the result must pass. Unknown keys and contradictory settings are rejected
+with a message naming the file and the field; nothing is silently fixed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from compile.errors import ProfileError
+
+Precision = Literal["fp32", "fp16", "int8"]
+CalibMethod = Literal["minmax", "entropy", "percentile"]
+#: "tensorrt": signed INT8 activations and weights, zero point 0 (what TensorRT consumes).
+#: "onnxruntime-cpu": unsigned 8-bit activations, signed per-channel weights (fast x86 kernels).
+Int8Convention = Literal["tensorrt", "onnxruntime-cpu"]
+
+GATE_NAME = re.compile(r"^(min|max)_[a-z0-9_]+$")
+PROFILE_SUFFIX = ".toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hardware(_Strict):
+    """What the target device is and can do."""
+
+    name: str = Field(description="Human name of the device, e.g. 'NVIDIA A100'.")
+    gpu_match: list[str] = Field(default_factory=list, description="Substrings of a local GPU name that select this profile.")
+    compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
+    sparse_tensor_cores: bool = Field(default=False, description="Ampere and newer run 2:4 sparse kernels.")
+    dla_cores: int = Field(default=0, ge=0)
+    tensorrt_major: int | None = Field(default=None, description="TensorRT major version the device runs, if pinned (JetPack).")
+
+
+class PrecisionSettings(_Strict):
+    default: Precision = "fp32"
+    allowed: list[Precision] = Field(default_factory=lambda: ["fp32", "fp16", "int8"])
+    int8_convention: Int8Convention = "tensorrt"
+
+    @model_validator(mode="after")
+    def _default_is_allowed(self) -> PrecisionSettings:
+        if self.default not in self.allowed:
+            raise ValueError(f"precision.default '{self.default}' is not in precision.allowed {self.allowed}")
+        return self
+
+
+class Calibration(_Strict):
+    method: CalibMethod = "minmax"
+    percentile: float = Field(default=99.999, gt=50.0, le=100.0)
+    size: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+
+
+class Sparsity(_Strict):
+    allowed: bool = False
+    min_channels: int = Field(default=256, ge=4, description="Prune only layers with at least this many input and output channels.")
+    exclude: list[str] = Field(default_factory=list, description="Layer names never pruned.")
+    recover_steps: int = Field(default=0, ge=0)
+    recover_batch_size: int = Field(default=16, ge=1)
+    recover_lr: float = Field(default=1e-4, gt=0)
+
+
+class InputShape(_Strict):
+    min: list[int]
+    opt: list[int]
+    max: list[int]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InputShape:
+        if not (len(self.min) == len(self.opt) == len(self.max)):
+            raise ValueError("min, opt and max must have the same rank")
+        for lo, mid, hi in zip(self.min, self.opt, self.max, strict=True):
+            if not (1 <= lo <= mid <= hi):
+                raise ValueError(f"shapes must satisfy 1 <= min <= opt <= max, got {self.min} / {self.opt} / {self.max}")
+        return self
+
+
+class Shapes(_Strict):
+    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    min_batch: int = Field(default=1, ge=1)
+    opt_batch: int = Field(default=1, ge=1)
+    max_batch: int = Field(default=8, ge=1)
+    inputs: dict[str, InputShape] = Field(default_factory=dict, description="Explicit min/opt/max per input name.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Shapes:
+        if not (self.min_batch <= self.opt_batch <= self.max_batch):
+            raise ValueError(f"need min_batch <= opt_batch <= max_batch, got {self.min_batch}/{self.opt_batch}/{self.max_batch}")
+        outside = [b for b in self.batch_sizes if not self.min_batch <= b <= self.max_batch]
+        if outside:
+            raise ValueError(f"batch_sizes {outside} lie outside [min_batch, max_batch] = [{self.min_batch}, {self.max_batch}]")
+        return self
+
+
+class Build(_Strict):
+    workspace_mb: int = Field(default=4096, ge=16)
+    builder_optimization_level: int = Field(default=3, ge=0, le=5)
+    hardware_compatibility: Literal["none", "ampere_plus", "same_compute_capability"] = "none"
+    version_compatible: bool = False
+    strongly_typed: bool = Field(default=True, description="Precision comes from the graph (Q/DQ, casts); False allows builder precision flags on TensorRT 10.")
+    dla_core: int | None = Field(default=None, ge=0)
+    gpu_fallback: bool = True
+    timing_cache: bool = True
+    graph_optimization_level: Literal["basic", "extended", "all"] = Field(default="extended", description="ONNX Runtime offline optimisation level.")
+
+
+class Benchmark(_Strict):
+    warmup: int = Field(default=10, ge=0)
+    iterations: int = Field(default=50, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    repeats: int = Field(default=3, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+
+
+class Validation(_Strict):
+    samples: int = Field(default=64, ge=1, description="How many inputs validation runs on.")
+    seed: int = 0
+
+
+class PassEntry(BaseModel):
+    """One step of the pipeline: a registered pass name and its options (every other key)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    backend: Literal["onnxruntime", "tensorrt"]
+    device: Literal["cpu", "gpu"]
+    hardware: Hardware
+    precision: PrecisionSettings = Field(default_factory=PrecisionSettings)
+    calibration: Calibration = Field(default_factory=Calibration)
+    sparsity: Sparsity = Field(default_factory=Sparsity)
+    shapes: Shapes = Field(default_factory=Shapes)
+    build: Build = Field(default_factory=Build)
+    benchmark: Benchmark = Field(default_factory=Benchmark)
+    validation: Validation = Field(default_factory=Validation)
+    gates: dict[str, float] = Field(default_factory=dict)
+    passes: list[PassEntry] = Field(min_length=1)
+
+    @field_validator("gates")
+    @classmethod
+    def _gate_names_carry_direction(cls, gates: dict[str, float]) -> dict[str, float]:
+        bad = [name for name in gates if not GATE_NAME.match(name)]
+        if bad:
+            raise ValueError(f"gate names must start with min_ or max_ (e.g. min_top1_agreement), got {bad}")
+        return gates
+
+    @model_validator(mode="after")
+    def _no_contradictions(self) -> Profile:
+        if self.backend == "tensorrt" and self.device != "gpu":
+            raise ValueError("backend 'tensorrt' needs device 'gpu'")
+        if self.build.dla_core is not None and self.build.dla_core >= self.hardware.dla_cores:
+            raise ValueError(f"build.dla_core = {self.build.dla_core} but hardware.dla_cores = {self.hardware.dla_cores}")
+        if self.backend == "tensorrt" and self.sparsity.allowed and not self.hardware.sparse_tensor_cores:
+            raise ValueError("sparsity.allowed = true on hardware without sparse tensor cores")
+        if self.hardware.tensorrt_major is not None and self.hardware.tensorrt_major < 10:
+            raise ValueError("TensorRT older than 10 is not supported")
+        return self
+
+    def pass_names(self) -> list[str]:
+        return [entry.name for entry in self.passes]
+
+
+def profiles_dir() -> Path:
+    """Where named profiles live: $COMPILE_PROFILES_DIR, else the repository's ``profiles/``."""
+    env = os.environ.get("COMPILE_PROFILES_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "profiles"
+
+
+def available_profiles() -> list[str]:
+    folder = profiles_dir()
+    return sorted(p.stem for p in folder.glob(f"*{PROFILE_SUFFIX}")) if folder.is_dir() else []
+
+
+def resolve_profile_path(name_or_path: str) -> Path:
+    """A profile name from ``profiles/`` or the path of a profile file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == PROFILE_SUFFIX or os.sep in name_or_path:
+        if not candidate.is_file():
+            raise ProfileError(f"profile file not found: {name_or_path}")
+        return candidate
+    path = profiles_dir() / f"{name_or_path}{PROFILE_SUFFIX}"
+    if not path.is_file():
+        names = available_profiles()
+        close = difflib.get_close_matches(name_or_path, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; available: {', '.join(names)}"
+        raise ProfileError(f"unknown profile '{name_or_path}'{hint}")
+    return path
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    problems = []
+    for item in err.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(f"{where}: {msg}")
+    return f"invalid profile {source}: " + "; ".join(problems)
+
+
+def parse_profile(data: dict[str, Any], source: str = "<memory>") -> Profile:
+    """Validate a profile given as a dict (already parsed TOML)."""
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as err:
+        raise ProfileError(_format_validation_error(source, err)) from err
+    from compile.passes.registry import known_pass_names
+
+    known = known_pass_names()
+    for entry in profile.passes:
+        if entry.name not in known:
+            close = difflib.get_close_matches(entry.name, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ProfileError(f"invalid profile {source}: passes: unknown pass '{entry.name}'{hint}")
+    return profile
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = resolve_profile_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ProfileError(f"invalid profile {path}: not valid TOML ({err})") from err
+    except OSError as err:
+        raise ProfileError(f"cannot read profile {path}: {err.strerror}") from err
+    return parse_profile(data, str(path))
+
+
+def default_profile_name() -> str:
+    """The profile matching the local NVIDIA GPU when TensorRT is usable, else ``cpu``."""
+    from compile.backends.trt.detect import local_gpu_profile
+
+    return local_gpu_profile() or "cpu"

@@ -1,0 +1,65 @@
+"""Assemble ``report.json`` from the stage outcomes and write it, with ``report.md``, atomically."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from compile import __version__
+from compile.fsutil import write_json_atomic, write_text_atomic
+from compile.report.markdown import render_markdown
+
+if TYPE_CHECKING:
+    from compile.artifacts import Artifact
+    from compile.pipeline import Pipeline, StageOutcome
+    from compile.validate.gates import GateResult
+
+SCHEMA_VERSION = 1
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+
+
+def build_report(pipeline: Pipeline, source: Artifact, outcomes: list[StageOutcome], artifacts: dict[str, str],
+                 sections: dict[str, Any], metrics: dict[str, float], gates: list[GateResult]) -> dict[str, Any]:
+    from compile.hashing import hash_file
+
+    info = pipeline.model_info
+    warnings = [w for o in outcomes if o.result for w in o.result.warnings]
+    failed = [g for g in gates if not g.passed]
+    hashes = {}
+    for name, rel in artifacts.items():
+        path = Path(rel) if Path(rel).is_absolute() else pipeline.run_dir / rel
+        if path.is_file():
+            hashes[name] = hash_file(path)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": pipeline.settings.model,
+        "model_source": getattr(source, "source", str(getattr(source, "path", ""))),
+        "weights": info.weights if info else "",
+        "profile": pipeline.profile.name,
+        "backend": pipeline.profile.backend,
+        "precision": pipeline.precision,
+        "sparsity": pipeline.settings.sparsity,
+        "passed": not failed,
+        "artifacts": artifacts,
+        "artifact_sha256": hashes,
+        "inputs": [spec.to_dict() for spec in info.inputs] if info else [],
+        "preprocessing": info.preprocessing.to_dict() if info and info.preprocessing else None,
+        "accuracy": sections.get("accuracy"),
+        "latency": sections.get("latency"),
+        "machine": sections.get("machine"),
+        **{k: v for k, v in sections.items() if k not in {"accuracy", "latency", "machine"}},
+        "metrics": metrics,
+        "gates": [g.to_dict() for g in gates],
+        "stages": [o.to_report() for o in outcomes],
+        "reused_stages": [o.name for o in outcomes if o.cached],
+        "warnings": warnings,
+    }
+
+
+def write_report(run_dir: Path, report: dict[str, Any]) -> None:
+    write_json_atomic(run_dir / REPORT_JSON, report)
+    write_text_atomic(run_dir / REPORT_MD, render_markdown(report))

@@ -1,0 +1,50 @@
+"""RunSettings: everything one compile run was asked for, in one typed, documented place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Where runs go when ``--out`` is not given.
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    #: A model name, ``package.module:function``, or a path (.onnx, .pt2, TorchScript .pt).
+    model: str
+    #: Profile name or path.
+    profile: str = "cpu"
+    #: fp32 | fp16 | int8; ``None`` takes the profile's default.
+    precision: str | None = None
+    #: "dense" or "2:4".
+    sparsity: str = "dense"
+    #: Run directory; ``None`` gives runs/<model>-<profile>-<precision>.
+    out: Path | None = None
+    #: Image folder for validation (labels.csv or class subfolders give labeled accuracy).
+    data: Path | None = None
+    #: Weights file loaded with ``weights_only=True`` into the model.
+    weights: Path | None = None
+    #: Calibration image folder (INT8); ``None`` uses the embedded sample.
+    calib: Path | None = None
+    calib_size: int | None = None
+    calib_method: str | None = None
+    calib_percentile: float | None = None
+    recover_steps: int | None = None
+    #: Gate overrides from ``--gate NAME=VALUE``.
+    gates: dict[str, float] = field(default_factory=dict)
+    #: Redo every stage even when its cache is valid.
+    force: bool = False
+    #: Show progress bars.
+    progress: bool = True
+
+    def resolved_precision(self, profile_default: str) -> str:
+        return self.precision or profile_default
+
+    def run_dir(self, profile_name: str, precision: str) -> Path:
+        if self.out is not None:
+            return self.out
+        stem = Path(self.model).stem if self.model.endswith((".onnx", ".pt", ".pt2")) else self.model
+        stem = stem.replace(":", "_").replace("/", "_").replace(".", "_")
+        suffix = "" if self.sparsity == "dense" else "-sparse24"
+        return DEFAULT_RUNS_DIR / f"{stem}-{profile_name}-{precision}{suffix}"

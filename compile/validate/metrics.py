@@ -1,0 +1,95 @@
+"""Parity metrics between reference and candidate outputs, and labeled accuracy when labels exist.
+
+All functions take plain numpy arrays of shape (N, ...) and return plain floats, so they can be
+checked against hand-computed cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+
+
+def topk_indices(logits: np.ndarray, k: int) -> np.ndarray:
+    flat = _flat(logits)
+    k = min(k, flat.shape[1])
+    return np.argsort(-flat, axis=1, kind="stable")[:, :k]
+
+
+def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
+    return float(np.mean(_flat(reference).argmax(1) == _flat(candidate).argmax(1)))
+
+
+def topk_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 5) -> float:
+    """Share of samples whose reference top-1 class is among the candidate's top-k."""
+    ref_top1 = _flat(reference).argmax(1)
+    cand_topk = topk_indices(candidate, k)
+    return float(np.mean([ref_top1[i] in cand_topk[i] for i in range(len(ref_top1))]))
+
+
+def cosine_similarity(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """Per-sample cosine similarity (1.0 where both vectors are zero)."""
+    ref, cand = _flat(reference), _flat(candidate)
+    dot = (ref * cand).sum(1)
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1)
+    both_zero = norms == 0
+    safe = np.where(both_zero, 1.0, norms)
+    return np.where(both_zero, 1.0, dot / safe)
+
+
+def abs_errors(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
+    diff = np.abs(_flat(reference) - _flat(candidate))
+    return float(diff.max(initial=0.0)), float(diff.mean()) if diff.size else 0.0
+
+
+def rel_errors(reference: np.ndarray, candidate: np.ndarray, eps: float = 1e-6) -> tuple[float, float]:
+    """Element-wise |ref - cand| / (|ref| + eps): max and mean."""
+    ref, cand = _flat(reference), _flat(candidate)
+    rel = np.abs(ref - cand) / (np.abs(ref) + eps)
+    return float(rel.max(initial=0.0)), float(rel.mean()) if rel.size else 0.0
+
+
+def snr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Signal-to-noise ratio in dB: 10 log10(sum ref^2 / sum (ref - cand)^2); inf when identical."""
+    ref, cand = _flat(reference), _flat(candidate)
+    noise = float(((ref - cand) ** 2).sum())
+    signal = float((ref**2).sum())
+    if noise == 0.0:
+        return float("inf")
+    if signal == 0.0:
+        return float("-inf")
+    return 10.0 * float(np.log10(signal / noise))
+
+
+def labeled_topk(logits: np.ndarray, labels: Sequence[int], k: int) -> float:
+    topk = topk_indices(logits, k)
+    return float(np.mean([labels[i] in topk[i] for i in range(len(labels))]))
+
+
+def non_finite_count(outputs: np.ndarray) -> int:
+    array = np.asarray(outputs)
+    if not np.issubdtype(array.dtype, np.floating):
+        return 0
+    return int((~np.isfinite(array)).sum())
+
+
+def output_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """Every parity figure for one output."""
+    max_abs, mean_abs = abs_errors(reference, candidate)
+    max_rel, mean_rel = rel_errors(reference, candidate)
+    cosines = cosine_similarity(reference, candidate)
+    return {
+        "cosine_similarity": float(cosines.mean()),
+        "min_sample_cosine": float(cosines.min(initial=1.0)),
+        "max_abs_error": max_abs,
+        "mean_abs_error": mean_abs,
+        "max_rel_error": max_rel,
+        "mean_rel_error": mean_rel,
+        "snr_db": snr_db(reference, candidate),
+        "non_finite": float(non_finite_count(candidate)),
+    }
