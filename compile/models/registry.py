@@ -12,7 +12,6 @@ import difflib
 import importlib
 import importlib.util
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,7 +170,6 @@ def _load_torchvision(name: str, weights: Path | None) -> LoadedModel:
         desc = f"random init (seed {RANDOM_SEED})"
         warning = (f"no pretrained weights for {name} are available offline: the model is RANDOMLY INITIALISED "
                    "(pass --weights PATH or put the checkpoint in the torch hub cache); accuracy figures say nothing about the real model")
-        warnings.warn(warning, stacklevel=2)
     info = ModelInfo(name=name, inputs=(image_input(size=preprocessing.crop),), preprocessing=preprocessing, weights=desc,
                      warnings=(warning,) if warning else ())
     return LoadedModel(module=module, info=info)
