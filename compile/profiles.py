@@ -24,7 +24,8 @@ CalibMethod = Literal["minmax", "entropy", "percentile"]
 #: "onnxruntime-cpu": unsigned 8-bit activations, signed per-channel weights (fast x86 kernels).
 Int8Convention = Literal["tensorrt", "onnxruntime-cpu"]
 
-GATE_NAME = re.compile(r"^(min|max)_[a-z0-9_]+$")
+#: ``min_<metric>`` / ``max_<metric>``, optionally ``.<output>`` for one output of a multi-output model.
+GATE_NAME = re.compile(r"^(min|max)_[a-z0-9_]+(\.[^\s=]+)?$")
 PROFILE_SUFFIX = ".toml"
 
 
@@ -155,6 +156,20 @@ class Profile(_Strict):
     validation: Validation = Field(default_factory=Validation)
     gates: dict[str, float] = Field(default_factory=dict)
     passes: list[PassEntry] = Field(min_length=1)
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _flatten_output_gates(cls, gates: Any) -> Any:
+        """``max_max_abs_error.boxes = 0.05`` (a TOML dotted key) -> the gate ``max_max_abs_error.boxes``."""
+        if not isinstance(gates, dict):
+            return gates
+        flat: dict[str, Any] = {}
+        for name, value in gates.items():
+            if isinstance(value, dict):
+                flat.update({f"{name}.{output}": threshold for output, threshold in value.items()})
+            else:
+                flat[name] = value
+        return flat
 
     @field_validator("gates")
     @classmethod
