@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from compile.models.registry import LoadedModel
 
 OUTPUT_FILE = "model.onnx"
-PARITY_BATCH = 2
+PARITY_BATCH = 3
+EXPORT_BATCH = 2
 
 
 class ExportOptions(PassOptions):
@@ -71,7 +72,8 @@ class ExportPass(Pass):
         info = loaded.info
         input_names = [spec.name for spec in info.inputs]
         output_names = list(info.output_names)
-        examples = tuple(_batched(t, 1) for t in loaded.example_inputs)
+        # Batch 2, not 1: torch.export specialises dimensions of size 1, which would pin the batch axis.
+        examples = tuple(_batched(t, EXPORT_BATCH) for t in loaded.example_inputs)
         kwargs: dict[str, Any] = {}
         if exporter == "dynamo":
             if self.options.dynamic_batch:
