@@ -29,6 +29,7 @@ from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.registry import get_pass_class
 from compile.profiles import Profile, load_profile
 from compile.settings import RunSettings
+from compile.stage_cache import SharedStageCache
 from compile.validate.gates import GateResult, evaluate_gates
 
 STAGES_DIR = ".stages"
@@ -45,9 +46,13 @@ class StageOutcome:
     skipped: str | None
     result: PassResult | None
     key: str = ""
+    #: Reused from the shared cache (``RunSettings.cache_dir``) rather than this run directory's.
+    shared: bool = False
 
     def to_report(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": self.name, "seconds": round(self.seconds, 3), "cached": self.cached}
+        if self.shared:
+            entry["shared"] = True
         if self.skipped:
             entry["skipped"] = self.skipped
         if self.result is not None:
@@ -133,6 +138,7 @@ class Pipeline:
         self.settings = replace(settings, precision=self.precision)
         self.run_dir = settings.run_dir(self.profile.name, self.precision)
         self.log = log
+        self.shared_cache = SharedStageCache(settings.cache_dir) if settings.cache_dir is not None else None
 
     def run(self) -> RunResult:
         from compile.models.registry import resolve_model
@@ -226,6 +232,11 @@ class Pipeline:
         started = time.perf_counter()
         if not self.settings.force and (cached := self._load_cached(record_path, key)) is not None:
             return StageOutcome(index, pass_.name, time.perf_counter() - started, cached=True, skipped=None, result=cached, key=key)
+        if (not self.settings.force and self.shared_cache is not None and pass_.produces is not None
+                and self.shared_cache.restore(key, self.run_dir, record_path)
+                and (cached := self._load_cached(record_path, key)) is not None):
+            return StageOutcome(index, pass_.name, time.perf_counter() - started, cached=True, skipped=None, result=cached,
+                                key=key, shared=True)
         record_path.unlink(missing_ok=True)
         shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True)
@@ -235,12 +246,19 @@ class Pipeline:
                 result.output = self._commit_outputs(result.output, work_dir)
         except CompileError as err:
             raise _with_stage(err, pass_.name, ran) from err
+        except OSError as err:
+            # A full disk or a vanished folder mid-stage: the work folder is discarded below.
+            where = f" ({err.filename})" if err.filename else ""
+            raise OutputError(f"{pass_.name}: cannot write its output: {err.strerror or err}{where}") from err
         except (KeyboardInterrupt, SystemExit):
             raise
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         seconds = time.perf_counter() - started
-        write_json_atomic(record_path, _result_to_record(key, result, seconds))
+        record = _result_to_record(key, result, seconds)
+        write_json_atomic(record_path, record)
+        if self.shared_cache is not None and pass_.produces is not None:
+            self.shared_cache.store(key, record, self.run_dir, stage=pass_.name)
         return StageOutcome(index, pass_.name, seconds, cached=False, skipped=None, result=result, key=key)
 
     def _commit_outputs(self, output: Artifact, work_dir: Path) -> Artifact:
@@ -273,9 +291,9 @@ class Pipeline:
 
 def _initial_model_info(source: Artifact) -> ModelInfo | None:
     if isinstance(source, OnnxModel):
-        from compile.onnx_io import read_model_info
+        from compile.onnx_io import inspect_source_onnx
 
-        return read_model_info(source.path)
+        return inspect_source_onnx(source.path)
     return None
 
 

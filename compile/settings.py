@@ -37,6 +37,9 @@ class RunSettings:
     force: bool = False
     #: Show progress bars.
     progress: bool = True
+    #: A content-addressed stage cache shared between run directories (see compile/stage_cache.py);
+    #: ``None`` keeps the cache per run directory only. ``compile matrix`` sets it to OUT/.cache.
+    cache_dir: Path | None = None
 
     def resolved_precision(self, profile_default: str) -> str:
         return self.precision or profile_default
