@@ -1,0 +1,141 @@
+"""Tensor ranges from ONNX Runtime's calibrators, fed one batch at a time, with the calibration cache.
+
+Every float tensor of the graph is calibrated (not only those of the ops a convention quantizes), so
+one cache entry serves any convention or op selection. ONNX Runtime's entropy calibrator defaults to
+128 histogram bins and 128 quantized bins, which leaves its search a single candidate (the min/max
+range); it is built here with TensorRT's 2048 bins so the KL search actually chooses a threshold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compile.calibration.cache import CacheEntry, cache_entry, cache_key
+from compile.calibration.reader import make_reader
+from compile.calibration.source import CalibrationSource, CalibrationStats
+from compile.errors import PassError
+from compile.hashing import hash_file
+
+METHODS = ("minmax", "entropy", "percentile")
+#: TensorRT's histogram size for entropy (KL) calibration; ONNX Runtime's default of 128 is too coarse.
+ENTROPY_BINS = 2048
+ENTROPY_QUANTIZED_BINS = 128
+PERCENTILE_BINS = 2048
+
+
+def method_options(method: str, percentile: float) -> dict[str, Any]:
+    """The calibrator's extra options for a method (they are part of the cache key)."""
+    if method == "entropy":
+        return {"num_bins": ENTROPY_BINS, "num_quantized_bins": ENTROPY_QUANTIZED_BINS}
+    if method == "percentile":
+        return {"num_bins": PERCENTILE_BINS, "percentile": float(percentile), "symmetric": True}
+    if method == "minmax":
+        return {}
+    raise PassError(f"unknown calibration method '{method}' (known: {', '.join(METHODS)})")
+
+
+def ort_method(method: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[method]
+
+
+@dataclass
+class Calibration:
+    """Ranges ready for ``quantize_static(calibration_cache_path=...)`` and what producing them took."""
+
+    entry: CacheEntry
+    method: str
+    options: dict[str, Any]
+    cache_hit: bool
+    stats: CalibrationStats
+    seconds: float
+    data: str
+    tensors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """tensor name -> (lowest, highest) observed or chosen."""
+        data = self.entry.load()
+        out: dict[str, tuple[float, float]] = {}
+        for name, tensor in data.data.items():
+            low, high = tensor.range_value
+            out[name] = (float(np.min(low)), float(np.max(high)))
+        return out
+
+    def to_record(self) -> dict[str, Any]:
+        return {"method": self.method, "options": self.options, "data": self.data, "cache": "hit" if self.cache_hit else "miss",
+                "cache_file": str(self.entry.ranges_path), "seconds": round(self.seconds, 3), "tensors": self.tensors,
+                **self.stats.to_dict()}
+
+
+def calibrate(model_path: Path, source: CalibrationSource, method: str, percentile: float, fallback_dir: Path,
+              log: Callable[[str], None] = print) -> Calibration:
+    """Ranges of every float tensor of ``model_path`` on ``source``, from the cache when possible."""
+    options = method_options(method, percentile)
+    identity = source.identity()
+    entry = cache_entry(cache_key(hash_file(model_path), identity, method, options), fallback_dir)
+    if entry.exists() and (meta := entry.read_meta()) is not None:
+        stats = CalibrationStats(used=int(meta.get("images_used", 0)), skipped=list(meta.get("skipped_all", [])))
+        return Calibration(entry, method, options, True, stats, 0.0, source.describe(), int(meta.get("tensors", 0)))
+    started = time.perf_counter()
+    stats = CalibrationStats()
+    tensors_data = _collect(model_path, source.batches(stats), method, options, log)
+    seconds = time.perf_counter() - started
+    meta = {"images_used": stats.used, "skipped_all": stats.skipped, "tensors": len(tensors_data.data),
+            "seconds": seconds, "method": method, "options": options, "data": source.describe()}
+    entry.write(tensors_data, meta)
+    return Calibration(entry, method, options, False, stats, seconds, source.describe(), len(tensors_data.data))
+
+
+def _collect(model_path: Path, batches: Iterator[dict[str, Any]], method: str, options: dict[str, Any],
+             log: Callable[[str], None]) -> Any:
+    """Run the calibrator one batch per ``collect_data`` call: its intermediate outputs never pile up."""
+    from onnxruntime.quantization.calibrate import TensorsData, create_calibrator
+
+    with tempfile.TemporaryDirectory(prefix="compile-calib-") as tmp, quiet_ort():
+        try:
+            calibrator = create_calibrator(model_path, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                                           calibrate_method=ort_method(method), extra_options=options)
+        except Exception as err:  # noqa: BLE001 - ORT raises anything while augmenting/loading the graph
+            raise PassError(f"ONNX Runtime cannot build the {method} calibrator: {_first_line(err)}") from err
+        batches_seen = 0
+        for feed in batches:
+            calibrator.collect_data(make_reader([feed]))
+            batches_seen += 1
+        if batches_seen == 0:
+            raise PassError("no calibration batch was produced")
+        result = calibrator.compute_data()
+    if not isinstance(result, TensorsData):
+        raise PassError(f"ONNX Runtime's calibrator returned {type(result).__name__}, not TensorsData")
+    log(f"  calibrated {len(result.data)} tensors ({method})")
+    return result
+
+
+@contextlib.contextmanager
+def quiet_ort() -> Iterator[None]:
+    """ONNX Runtime's calibrators print progress and log warnings; keep the CLI's output clean."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__

@@ -1,0 +1,173 @@
+"""quantize-int8: post-training INT8 with explicit Q/DQ nodes, calibrated on real inputs.
+
+Built on ONNX Runtime's ``quantize_static`` in QDQ format with per-channel weight scales. The
+profile's ``precision.int8_convention`` decides the number formats, because the targets disagree:
+
+* ``tensorrt``: signed INT8 activations and weights, symmetric, zero point 0 everywhere, Q/DQ on the
+  inputs of Conv/Gemm/MatMul and of residual Adds and pooling, which is what TensorRT fuses;
+* ``onnxruntime-cpu``: unsigned 8-bit activations (ReLU/ReLU6 fold into the range) and signed
+  symmetric per-channel weights, every op ONNX Runtime has an INT8 kernel for, so the x86 VNNI
+  kernels run back to back without returning to float.
+
+Ranges come from :mod:`compile.calibration` (minmax, entropy or percentile; cached by model, data
+and method), so changing the convention or the op selection does not recalibrate.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+from compile.profiles import Profile
+from compile.settings import RunSettings
+
+OUTPUT_FILE = "model.int8.onnx"
+#: Op types that get Q/DQ under the TensorRT convention (compute ops, residual Adds, pooling, concat).
+TENSORRT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat")
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+class QuantizeInt8Options(PassOptions):
+    convention: Literal["tensorrt", "onnxruntime-cpu"] = "tensorrt"
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    percentile: float = Field(default=99.999, gt=50.0, le=100.0)
+    #: Calibration samples and the batch they are run in.
+    size: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    per_channel: bool = True
+    #: Op types to quantize; ``None`` takes the convention's choice.
+    op_types: list[str] | None = None
+    #: Node names left in float.
+    exclude_nodes: list[str] = Field(default_factory=list)
+
+
+class QuantizeInt8Pass(Pass):
+    name = "quantize-int8"
+    description = "INT8 post-training quantization with explicit Q/DQ (ONNX Runtime quantize_static, per-channel weights)."
+    consumes = (ONNX,)
+    produces = ONNX
+    Options = QuantizeInt8Options
+    options: QuantizeInt8Options
+
+    @classmethod
+    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
+        calib = profile.calibration
+        resolved: dict[str, Any] = {"convention": profile.precision.int8_convention, "method": calib.method,
+                                    "percentile": calib.percentile, "size": calib.size, "batch_size": calib.batch_size,
+                                    **entry_options}
+        overrides = {"method": settings.calib_method, "percentile": settings.calib_percentile, "size": settings.calib_size}
+        resolved.update({key: value for key, value in overrides.items() if value is not None})
+        return resolved
+
+    def applies(self, settings: RunSettings) -> str | None:
+        return None if settings.precision == "int8" else f"precision is {settings.precision}, not int8"
+
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        return {"calibration": self._source(ctx).identity()}
+
+    def _source(self, ctx: PassContext) -> Any:
+        from compile.calibration.source import CalibrationSource
+
+        return CalibrationSource(ctx.model_info(), ctx.settings.calib, self.options.size, self.options.batch_size)
+
+    def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
+        from compile.calibration.ranges import calibrate
+        from compile.onnx_io import (
+            count_nodes,
+            load_onnx,
+            model_info_from_onnx,
+            op_histogram,
+            save_onnx,
+            set_model_info,
+        )
+
+        source = inputs[ONNX]
+        if not isinstance(source, OnnxModel):
+            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
+        original = load_onnx(source.path, load_external_data=False)
+        info = model_info_from_onnx(original, source.path.stem)
+        calib = calibrate(source.path, self._source(ctx), self.options.method, self.options.percentile,
+                          ctx.run_dir / ".calibration-cache", ctx.log)
+        ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
+                f"{len(calib.stats.skipped)} skipped, method {calib.method}")
+        out = ctx.output_path(OUTPUT_FILE)
+        started = time.perf_counter()
+        self._quantize(source.path, out, calib.entry.ranges_path, calib.method)
+        quantize_seconds = time.perf_counter() - started
+        quantized = load_onnx(out)
+        set_model_info(quantized, info)
+        save_onnx(quantized, out)
+        structure = qdq_structure(quantized)
+        record = {
+            "precision": "int8",
+            "convention": self.options.convention,
+            "calibration": calib.to_record(),
+            "quantize_seconds": round(quantize_seconds, 3),
+            "nodes_before": count_nodes(original),
+            "nodes_after": count_nodes(quantized),
+            **structure,
+            "ops_after": op_histogram(quantized),
+        }
+        report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
+                                                               "quantize_linear", "dequantize_linear", "quantized_ops")}}
+        metrics = {"calibration_images": float(calib.stats.used), "calibration_skipped": float(len(calib.stats.skipped)),
+                   "calibration_seconds": calib.seconds}
+        warnings = []
+        if calib.stats.skipped:
+            warnings.append(f"{len(calib.stats.skipped)} calibration files were unreadable and skipped "
+                            f"(first: {calib.stats.skipped[0]})")
+        if calib.stats.used < self.options.size:
+            warnings.append(f"calibrated on {calib.stats.used} inputs, fewer than the {self.options.size} asked for")
+        return PassResult(OnnxModel(path=out, precision="int8", sparsity=source.sparsity), record=record, report=report,
+                          metrics=metrics, warnings=warnings)
+
+    def quantize_settings(self) -> dict[str, Any]:
+        """``quantize_static`` keywords for the convention (public so tests and benchmarks can inspect them)."""
+        from onnxruntime.quantization import QuantFormat, QuantType
+
+        extra: dict[str, Any] = {"WeightSymmetric": True, "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}}
+        op_types: list[str] | None
+        if self.options.convention == "tensorrt":
+            activation = QuantType.QInt8
+            extra["ActivationSymmetric"] = True
+            op_types = self.options.op_types or list(TENSORRT_OPS)
+        else:
+            activation = QuantType.QUInt8
+            op_types = self.options.op_types  # None: every op ONNX Runtime can quantize
+        return {"quant_format": QuantFormat.QDQ, "per_channel": self.options.per_channel, "reduce_range": False,
+                "activation_type": activation, "weight_type": QuantType.QInt8, "op_types_to_quantize": op_types,
+                "nodes_to_exclude": list(self.options.exclude_nodes) or None, "extra_options": extra}
+
+    def _quantize(self, model: Path, out: Path, ranges: Path, method: str) -> None:
+        from onnxruntime.quantization import quantize_static
+
+        from compile.calibration.ranges import ort_method, quiet_ort
+
+        try:
+            with quiet_ort():
+                quantize_static(str(model), str(out), None, calibrate_method=ort_method(method),
+                                calibration_cache_path=str(ranges), **self.quantize_settings())
+        except Exception as err:  # noqa: BLE001 - the quantizer raises anything on graphs it cannot handle
+            text = str(err).strip()
+            raise self.fail(f"onnxruntime quantize_static failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
+
+
+def qdq_structure(model: Any) -> dict[str, Any]:
+    """Counts of Q/DQ nodes and of the ops that consume dequantized inputs (those run in INT8)."""
+    dq_outputs = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    quantized: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type in QDQ_OPS:
+            continue
+        if any(name in dq_outputs for name in node.input):
+            quantized[node.op_type] = quantized.get(node.op_type, 0) + 1
+    return {
+        "quantize_linear": sum(1 for n in model.graph.node if n.op_type == "QuantizeLinear"),
+        "dequantize_linear": sum(1 for n in model.graph.node if n.op_type == "DequantizeLinear"),
+        "quantized_ops": dict(sorted(quantized.items())),
+    }
