@@ -75,6 +75,28 @@ def save_onnx(model: onnx.ModelProto, path: Path) -> None:
                     location=path.name + ".data" if large else None)
 
 
+#: Operator domains ONNX Runtime's CPU build implements besides the standard ones.
+RUNTIME_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
+
+
+def check_supported_ops(model: onnx.ModelProto, where: str) -> None:
+    """Every node must be a known ONNX operator (or an ONNX Runtime contrib op) at the model's opset."""
+    import onnx
+
+    opsets = {entry.domain or "": entry.version for entry in model.opset_import}
+    local_functions = {(f.domain, f.name) for f in model.functions}
+    for node in model.graph.node:
+        domain = node.domain or ""
+        if (domain, node.op_type) in local_functions:
+            continue
+        if domain not in RUNTIME_DOMAINS:
+            raise OnnxModelError(f"{where}: node '{node.name or node.op_type}' uses op '{node.op_type}' from domain "
+                                 f"'{domain}', which no backend here implements")
+        if domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, opsets.get(domain, opsets.get("", 1)), domain):
+            raise OnnxModelError(f"{where}: unsupported op '{node.op_type}' (node '{node.name or node.op_type}') "
+                                 f"at opset {opsets.get(domain, opsets.get('', 1))}")
+
+
 def set_model_info(model: onnx.ModelProto, info: ModelInfo) -> None:
     for prop in list(model.metadata_props):
         if prop.key == MODEL_INFO_KEY:
@@ -113,6 +135,13 @@ def model_info_from_onnx(model: onnx.ModelProto, name: str) -> ModelInfo:
 
 def read_model_info(path: Path) -> ModelInfo:
     return model_info_from_onnx(load_onnx(path, load_external_data=False), path.stem)
+
+
+def inspect_source_onnx(path: Path) -> ModelInfo:
+    """Check an ONNX file the user gave (readable, safe external data, valid, supported ops) and describe it."""
+    model = load_onnx(path, load_external_data=False)
+    check_supported_ops(model, path.name)
+    return model_info_from_onnx(model, path.stem)
 
 
 def count_nodes(model: onnx.ModelProto) -> int:

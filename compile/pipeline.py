@@ -145,10 +145,19 @@ class Pipeline:
 
         passes = select_until(instantiate_passes(self.profile, self.settings), self.until, self.profile.name)
         source = resolve_model(self.settings.model, self.settings.weights)
+        self._preflight()
         ensure_writable_dir(self.run_dir)
         (self.run_dir / STAGES_DIR).mkdir(exist_ok=True)
         with run_dir_lock(self.run_dir):
             return self._run_locked(passes, source)
+
+    def _preflight(self) -> None:
+        """Fail fast on unusable data folders, before any expensive stage runs."""
+        from compile.data.images import scan_image_folder
+
+        for folder in (self.settings.data, self.settings.calib):
+            if folder is not None:
+                scan_image_folder(folder)
 
     def _run_locked(self, passes: list[Pass], source: Artifact) -> RunResult:
         state: dict[str, Artifact] = {source.kind: source, REFERENCE_KIND: source}
