@@ -19,6 +19,8 @@ ENTRY_POINT_GROUP = "compile.passes"
 BUILTIN_PASSES: dict[str, str] = {
     "export": "compile.passes.export:ExportPass",
     "simplify": "compile.passes.simplify:SimplifyPass",
+    "quantize-int8": "compile.passes.quantize_int8:QuantizeInt8Pass",
+    "cast-fp16": "compile.passes.cast_fp16:CastFp16Pass",
     "build-ort": "compile.passes.build_ort:BuildOrtPass",
     "validate": "compile.passes.validate:ValidatePass",
     "benchmark": "compile.passes.benchmark:BenchmarkPass",
