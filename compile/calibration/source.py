@@ -63,7 +63,10 @@ class CalibrationSource:
     def _images(self) -> ImageFolder:
         if self.folder is None and not EMBEDDED_IMAGES.is_dir():
             raise UserInputError(f"the embedded calibration images are missing ({EMBEDDED_IMAGES}); give --calib DIR")
-        return scan_image_folder(self.root).take(self.size)
+        try:
+            return scan_image_folder(self.root).take(self.size)
+        except UserInputError as err:
+            raise UserInputError(f"calibration data: {err}") from err
 
     def identity(self) -> dict[str, Any]:
         """What the calibration ranges depend on: file contents (not paths), count, preprocessing."""

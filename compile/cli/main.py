@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("compile.cli.run_cmd:run_command", "Compile a model for a profile: every pass, then the report."),
     "export": ("compile.cli.stage_cmds:export_command", "Export a PyTorch model to ONNX (checked against PyTorch)."),
     "simplify": ("compile.cli.stage_cmds:simplify_command", "Export and simplify the ONNX graph."),
+    "quantize": ("compile.cli.quantize_cmd:quantize_command", "Calibrate and insert INT8 Q/DQ (or cast to FP16), stopping before the build."),
     "build": ("compile.cli.stage_cmds:build_command", "Run the passes up to the profile's build stage."),
     "validate": ("compile.cli.stage_cmds:validate_command", "Build, then check accuracy parity against the reference."),
     "benchmark": ("compile.cli.stage_cmds:benchmark_command", "Build, then measure latency and throughput."),
