@@ -28,6 +28,10 @@ def run_options(func: F) -> F:
         click.option("--calib-percentile", type=click.FloatRange(50, 100), default=None),
         click.option("--recover-steps", type=click.IntRange(min=0), default=None, help="2:4 recovery fine-tuning steps."),
         click.option("--gate", "gates", multiple=True, metavar="NAME=VALUE", help="Override a gate, e.g. --gate min_top1_agreement=0.99."),
+        click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="Write JUnit XML here: one test case per gate."),
+        click.option("--summary", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="Write a Markdown summary here (pull-request comment, $GITHUB_STEP_SUMMARY)."),
         click.option("--force", is_flag=True, help="Redo every stage, ignoring the cache."),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]

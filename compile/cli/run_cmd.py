@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -10,19 +12,42 @@ import click
 from compile.cli.options import run_options, settings_from_options
 
 
-def execute(options: dict[str, Any], until: str | None = None) -> None:
+def write_ci_outputs(report: dict[str, Any], junit: Path | None, summary: Path | None) -> None:
+    """The JUnit XML and Markdown summary a CI job asked for (``--junit``, ``--summary``)."""
+    if junit is not None:
+        from compile.report.junit import write_junit
+
+        write_junit(junit, report)
+    if summary is not None:
+        from compile.report.summary import write_summary
+
+        write_summary(summary, report)
+
+
+def finish(report: dict[str, Any], where: Path | str, options: dict[str, Any], log: Callable[[str], None]) -> None:
+    """Print the gates and the verdict, write the CI files, and exit 1 when a gate failed."""
+    from compile.report.junit import gate_message
+
+    for gate in report.get("gates", []):
+        verdict = "skipped" if gate.get("skipped") else ("pass" if gate.get("passed") else "FAIL")
+        log(f"{gate['name']}: {verdict} ({gate_message(gate)})")
+    write_ci_outputs(report, options.get("junit"), options.get("summary"))
+    click.echo(f"{'PASSED' if report['passed'] else 'FAILED'}: {where}")
+    if not report["passed"]:
+        sys.exit(1)
+
+
+def execute(options: dict[str, Any], until: str | None = None,
+            after: Callable[[Any], dict[str, Any]] | None = None) -> None:
+    """Run the pipeline (up to ``until``); ``after`` may amend the report (a baseline comparison)."""
     from compile.pipeline import Pipeline
 
     settings = settings_from_options(options)
     log = (lambda line: click.echo(line, err=True)) if settings.progress else (lambda line: None)
     pipeline = Pipeline(settings, log=log, until=until)
     result = pipeline.run()
-    report = result.report
-    for gate in result.gates:
-        log(gate.describe())
-    click.echo(f"{'PASSED' if report['passed'] else 'FAILED'}: {result.run_dir / 'report.json'}")
-    if not report["passed"]:
-        sys.exit(1)
+    report = after(result) if after is not None else result.report
+    finish(report, result.run_dir / "report.json", options, log)
 
 
 @click.command("run")

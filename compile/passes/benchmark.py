@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from compile.artifacts import RUNTIME, Artifact, RuntimeArtifact
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import Profile
@@ -11,12 +13,15 @@ from compile.settings import RunSettings
 
 
 class BenchmarkOptions(PassOptions):
-    batch_sizes: list[int] = [1]
-    warmup: int = 10
-    iterations: int = 50
-    repeats: int = 3
-    duration_s: float | None = None
-    threads: int | None = None
+    batch_sizes: list[int] = Field(default=[1], min_length=1)
+    warmup: int = Field(default=10, ge=0)
+    #: Timed calls per repeat (ignored when ``duration_s`` is set).
+    iterations: int = Field(default=50, ge=1)
+    #: Timed blocks; the spread between their medians is reported so noise is visible.
+    repeats: int = Field(default=3, ge=1)
+    #: Seconds per repeat instead of a fixed number of iterations.
+    duration_s: float | None = Field(default=None, gt=0)
+    threads: int | None = Field(default=None, ge=1)
 
 
 class BenchmarkPass(Pass):
@@ -25,8 +30,8 @@ class BenchmarkPass(Pass):
     consumes = (RUNTIME,)
     Options = BenchmarkOptions
     options: BenchmarkOptions
-    #: Timings are never reused from an earlier run: the machine may have changed since.
-    version = "1"
+    #: The machine is part of the cache key: timings are reused only on the same machine and libraries.
+    version = "2"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -40,29 +45,14 @@ class BenchmarkPass(Pass):
         return {"machine": machine_info()}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.backends import make_runner
-        from compile.bench.latency import measure
         from compile.bench.machine import machine_info
-        from compile.data.generated import generate_inputs
+        from compile.bench.suite import BenchSettings, benchmark_artifact
 
         artifact = inputs[RUNTIME]
-        assert isinstance(artifact, RuntimeArtifact)
-        info = ctx.model_info()
-        results = []
-        with make_runner(artifact, self.options.threads) as runner:
-            for batch in self.options.batch_sizes:
-                feed = generate_inputs(info.inputs, batch, seed=3)
-                stats = measure(lambda feed=feed: runner.infer(feed), batch, self.options.warmup, self.options.iterations,
-                                self.options.repeats, self.options.duration_s)
-                ctx.log(f"  batch {batch}: p50 {stats.p50_ms:.2f} ms, p99 {stats.p99_ms:.2f} ms, "
-                        f"{stats.throughput_ips:.1f} inferences/s (spread {stats.spread_pct:.1f}%)")
-                results.append(stats)
-        first = results[0]
-        latency = {"p50_ms": first.p50_ms, "p90_ms": first.p90_ms, "p99_ms": first.p99_ms, "mean_ms": first.mean_ms,
-                   "min_ms": first.min_ms, "throughput_ips": first.throughput_ips, "batch": first.batch,
-                   "spread_pct": first.spread_pct, "threads": self.options.threads or machine_info()["usable_cpus"],
-                   "backend": artifact.backend, "per_batch": [s.to_dict() for s in results]}
-        metrics = {"p50_ms": first.p50_ms, "p90_ms": first.p90_ms, "p99_ms": first.p99_ms,
-                   "throughput_ips": first.throughput_ips}
-        return PassResult(None, record={"batches": [s.batch for s in results]},
+        if not isinstance(artifact, RuntimeArtifact):
+            raise self.fail(f"expected a runtime artifact, got {type(artifact).__name__}")
+        o = self.options
+        settings = BenchSettings(tuple(o.batch_sizes), o.warmup, o.iterations, o.repeats, o.duration_s, o.threads)
+        latency, metrics = benchmark_artifact(artifact, ctx.model_info(), settings, ctx.log)
+        return PassResult(None, record={"batches": list(o.batch_sizes)},
                           report={"latency": latency, "machine": machine_info()}, metrics=metrics)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
 
 
 def build_report(pipeline: Pipeline, source: Artifact, outcomes: list[StageOutcome], artifacts: dict[str, str],
@@ -61,5 +62,8 @@ def build_report(pipeline: Pipeline, source: Artifact, outcomes: list[StageOutco
 
 
 def write_report(run_dir: Path, report: dict[str, Any]) -> None:
+    from compile.report.html import render_html
+
     write_json_atomic(run_dir / REPORT_JSON, report)
     write_text_atomic(run_dir / REPORT_MD, render_markdown(report))
+    write_text_atomic(run_dir / REPORT_HTML, render_html(report))

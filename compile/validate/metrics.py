@@ -22,14 +22,25 @@ def topk_indices(logits: np.ndarray, k: int) -> np.ndarray:
 
 
 def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
-    return float(np.mean(_flat(reference).argmax(1) == _flat(candidate).argmax(1)))
+    return float(np.mean(agreement_hits(reference, candidate, 1)))
 
 
 def topk_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 5) -> float:
     """Share of samples whose reference top-1 class is among the candidate's top-k."""
+    return float(np.mean(agreement_hits(reference, candidate, k)))
+
+
+def agreement_hits(reference: np.ndarray, candidate: np.ndarray, k: int = 1) -> np.ndarray:
+    """Per sample, 1.0 when the reference's top-1 class is among the candidate's top-k, else 0.0."""
     ref_top1 = _flat(reference).argmax(1)
     cand_topk = topk_indices(candidate, k)
-    return float(np.mean([ref_top1[i] in cand_topk[i] for i in range(len(ref_top1))]))
+    return (cand_topk == ref_top1[:, None]).any(axis=1).astype(np.float64)
+
+
+def labeled_hits(logits: np.ndarray, labels: Sequence[int], k: int) -> np.ndarray:
+    """Per sample, 1.0 when the label is among the top-k classes, else 0.0."""
+    topk = topk_indices(logits, k)
+    return (topk == np.asarray(labels, dtype=np.int64)[:, None]).any(axis=1).astype(np.float64)
 
 
 def cosine_similarity(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
@@ -67,8 +78,7 @@ def snr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
 
 
 def labeled_topk(logits: np.ndarray, labels: Sequence[int], k: int) -> float:
-    topk = topk_indices(logits, k)
-    return float(np.mean([labels[i] in topk[i] for i in range(len(labels))]))
+    return float(np.mean(labeled_hits(logits, labels, k)))
 
 
 def non_finite_count(outputs: np.ndarray) -> int:

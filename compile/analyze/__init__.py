@@ -1,0 +1,1 @@
+"""Where the time goes: per-layer cost counts, activation sparsity, and measured per-op time."""

@@ -1,0 +1,178 @@
+"""``compile compare``: several runs side by side, and latency against accuracy in one plot.
+
+Each run directory's ``report.json`` gives accuracy, latency and the gate verdict; FLOPs are counted
+from the run's final ONNX artifact. With ``remeasure``, the runs' artifacts are timed again in one
+process in alternating blocks (see :mod:`compile.bench.interleave`), which is the fair way to
+compare them on a shared machine; the stored figures may come from different, noisier moments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compile.errors import UserInputError
+from compile.report.svg import Point
+
+
+@dataclass
+class Variant:
+    name: str
+    run_dir: Path
+    report: dict[str, Any]
+    flops: int | None = None
+    remeasured: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.report.get("metrics") or {}
+
+    def accuracy(self) -> tuple[str, float | None]:
+        """(what, value in %): labeled candidate top-1 when measured, else top-1 agreement."""
+        m = self.metrics
+        if "candidate_top1" in m:
+            return "top-1 accuracy %", 100.0 * m["candidate_top1"]
+        if "top1_agreement" in m:
+            return "top-1 agreement %", 100.0 * m["top1_agreement"]
+        return "cosine similarity", m.get("cosine_similarity")
+
+    def latency_ms(self) -> float | None:
+        if "p50_ms" in self.remeasured:
+            return self.remeasured["p50_ms"]
+        return self.metrics.get("p50_ms")
+
+
+def load_variants(run_dirs: list[Path]) -> list[Variant]:
+    from compile.validate.baseline import load_report
+
+    if not run_dirs:
+        raise UserInputError("give at least one run directory to compare")
+    variants = []
+    names: dict[str, int] = {}
+    for run_dir in run_dirs:
+        report = load_report(run_dir)
+        base = run_dir.name if run_dir.is_dir() else run_dir.parent.name
+        names[base] = names.get(base, 0) + 1
+        name = base if names[base] == 1 else f"{base}#{names[base]}"
+        variants.append(Variant(name, run_dir if run_dir.is_dir() else run_dir.parent, report))
+    return variants
+
+
+def final_artifact(variant: Variant) -> Path | None:
+    final = (variant.report.get("artifacts") or {}).get("final")
+    if not final:
+        return None
+    path = Path(final) if Path(final).is_absolute() else variant.run_dir / final
+    return path if path.is_file() else None
+
+
+def count_flops(variant: Variant) -> int | None:
+    """FLOPs at batch 1 of the variant's final ONNX artifact (None for engines or unreadable files)."""
+    from compile.analyze.api import AnalyzeRequest, analyze
+    from compile.errors import CompileError
+
+    path = final_artifact(variant)
+    if path is None or path.suffix != ".onnx":
+        return None
+    try:
+        return analyze(AnalyzeRequest(model=path, batch=1)).total_flops
+    except CompileError:
+        return None
+
+
+def remeasure(variants: list[Variant], rounds: int, iterations: int, log: Callable[[str], None]) -> None:
+    """Time every variant's artifact again at batch 1, alternating blocks in one process."""
+    import contextlib
+    import functools
+
+    from compile.artifacts import RuntimeArtifact
+    from compile.backends import make_runner
+    from compile.bench.interleave import measure_interleaved
+    from compile.data.generated import generate_inputs
+    from compile.models.spec import InputSpec
+
+    with contextlib.ExitStack() as stack:
+        steps: dict[str, Callable[[], Any]] = {}
+        for variant in variants:
+            path = final_artifact(variant)
+            if path is None:
+                log(f"  {variant.name}: no final artifact, not re-measured")
+                continue
+            sidecar = path.with_suffix(".json")
+            artifact = RuntimeArtifact(path=path, backend=variant.report.get("backend", "onnxruntime"),
+                                       sidecar=sidecar if sidecar.is_file() else None)
+            runner = stack.enter_context(make_runner(artifact, (variant.report.get("latency") or {}).get("threads")))
+            specs = tuple(InputSpec.from_dict(d) for d in variant.report.get("inputs", []))
+            feed = generate_inputs(specs, 1, seed=3)
+            steps[variant.name] = functools.partial(runner.infer, feed)
+        log(f"re-measuring {len(steps)} variants at batch 1: {rounds} rounds of {iterations} calls each, alternating")
+        stats = measure_interleaved(steps, batch=1, warmup=5, iterations=iterations, rounds=rounds)
+    for variant in variants:
+        if variant.name in stats:
+            s = stats[variant.name]
+            variant.remeasured = {"p50_ms": s.p50_ms, "min_ms": s.min_ms, "p99_ms": s.p99_ms, "spread_pct": s.spread_pct}
+
+
+HEADERS = ["variant", "precision", "sparsity", "accuracy", "top-1 drop (pts)", "cosine", "GFLOPs", "p50 ms", "min ms",
+           "p99 ms", "spread %", "throughput/s", "passed"]
+
+
+def table_rows(variants: list[Variant]) -> list[list[Any]]:
+    rows = []
+    for v in variants:
+        m = v.metrics
+        what, acc = v.accuracy()
+        source = v.remeasured or {**(v.report.get("latency") or {}), **m}
+        rows.append([v.name, v.report.get("precision", "-"), v.report.get("sparsity", "-"),
+                     f"{acc:.2f} ({what})" if acc is not None else "-",
+                     _num(m.get("top1_drop")), _num(m.get("cosine_similarity"), 6),
+                     _num(v.flops / 1e9 if v.flops is not None else None), _num(v.latency_ms()), _num(source.get("min_ms")),
+                     _num(source.get("p99_ms")), _num(source.get("spread_pct"), 3),
+                     _num(1000.0 / v.remeasured["p50_ms"] if v.remeasured.get("p50_ms") else m.get("throughput_ips")),
+                     "yes" if v.report.get("passed") else "**no**"])
+    return rows
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def render_markdown(variants: list[Variant], remeasured: bool) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table_rows(variants)]
+    note = ("latency re-measured now in alternating blocks (batch 1, one process, spinning off)" if remeasured
+            else "latency as stored in each report (batch 1); --remeasure times them again side by side")
+    lines += ["", f"Accuracy: labeled top-1 when the run had labels, else top-1 agreement with the FP32 reference; {note}."]
+    passing = [v for v in variants if v.report.get("passed") and v.latency_ms() is not None]
+    if passing:
+        best = min(passing, key=lambda v: v.latency_ms() or math.inf)
+        lines.append(f"Fastest variant that passes its gates: **{best.name}** ({_num(best.latency_ms())} ms p50).")
+    else:
+        lines.append("No variant passes its gates.")
+    return "\n".join(lines) + "\n"
+
+
+def points(variants: list[Variant]) -> tuple[list[Point], str]:
+    label = variants[0].accuracy()[0] if variants else "accuracy"
+    pts = []
+    for v in variants:
+        _, acc = v.accuracy()
+        lat = v.latency_ms()
+        if acc is not None and lat is not None:
+            pts.append(Point(v.name, float(lat), float(acc), bool(v.report.get("passed"))))
+    return pts, label
+
+
+def render_html(variants: list[Variant], remeasured: bool) -> str:
+    from compile.report.html import render_compare_html
+
+    pts, label = points(variants)
+    return render_compare_html("compile compare", HEADERS, [[str(c).replace("**", "") for c in row] for row in table_rows(variants)],
+                               pts, label)

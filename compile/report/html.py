@@ -1,0 +1,120 @@
+"""``report.html``: one self-contained file (inline CSS and SVG plots, no scripts, no external assets)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from compile.report.svg import Point, bars_svg, scatter_svg
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1f2328;padding:0 1em}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}
+th{background:#f6f8fa}.pass{color:#1a7f37;font-weight:bold}.fail{color:#cf222e;font-weight:bold}.skip{color:#57606a}
+.verdict{font-size:1.4em}code{background:#f6f8fa;padding:1px 4px}.warn{color:#9a6700}
+"""
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value)) if value is not None else "-"
+
+
+def table(headers: list[str], rows: list[list[Any]], raw: bool = False) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell if raw and isinstance(cell, str) else _fmt(cell)}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _gates(gates: list[dict[str, Any]]) -> str:
+    if not gates:
+        return "<p>No gates are set.</p>"
+    rows = []
+    for g in gates:
+        if g.get("skipped"):
+            verdict = f'<span class="skip">skipped: {escape(g.get("reason", ""))}</span>'
+        else:
+            verdict = '<span class="pass">pass</span>' if g.get("passed") else '<span class="fail">FAIL</span>'
+        rows.append([f"<code>{escape(g['name'])}</code>", _fmt(g.get("value")), _fmt(g.get("threshold")), verdict])
+    return table(["gate", "value", "threshold", "result"], rows, raw=True)
+
+
+def _accuracy(accuracy: dict[str, Any]) -> str:
+    parts = [f"<p>Reference: {_fmt(accuracy.get('reference'))}; data: {_fmt(accuracy.get('data'))}</p>"]
+    ci = accuracy.get("confidence") or {}
+    rows = []
+    for key, value in accuracy.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith(("_lcb", "_ucb")):
+            interval = ci.get(key)
+            bounds = f"{interval['low']:.4g} to {interval['high']:.4g}" if interval else ""
+            rows.append([key, _fmt(value), bounds])
+    level = f"{int(round(100 * ci['level']))}% CI ({ci.get('resamples')} paired bootstrap resamples)" if ci else "interval"
+    parts.append(table(["metric", "value", level], rows))
+    outputs = accuracy.get("outputs") or {}
+    if len(outputs) > 1:
+        names = list(next(iter(outputs.values())))
+        parts.append("<h3>Per output</h3>" + table(["output", *names], [[name, *figs.values()] for name, figs in outputs.items()]))
+    return "".join(parts)
+
+
+def _latency(latency: dict[str, Any], machine: dict[str, Any]) -> str:
+    per_batch = latency.get("per_batch", [])
+    rows = [[r["batch"], r["min_ms"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["mean_ms"], r["throughput_ips"], r["spread_pct"]]
+            for r in per_batch]
+    parts = [table(["batch", "min ms", "p50 ms", "p90 ms", "p99 ms", "mean ms", "throughput/s", "spread %"], rows)]
+    groups = [(f"batch {r['batch']}", {"min": r["min_ms"], "p50": r["p50_ms"], "p99": r["p99_ms"]}) for r in per_batch]
+    parts.append(bars_svg(groups, "milliseconds", "Latency per batch size"))
+    method = latency.get("method")
+    if method:
+        parts.append(f"<p>Method: {method.get('warmup')} warm-up calls, {method.get('repeats')} repeats of "
+                     f"{method.get('duration_s') and str(method['duration_s']) + ' s' or str(method.get('iterations')) + ' calls'}; "
+                     "spread = (max - min) of the repeats' medians over the median.</p>")
+    if machine:
+        libs = ", ".join(f"{k} {v}" for k, v in (machine.get("libraries") or {}).items())
+        gpu = machine.get("gpu")
+        gpu_text = f"; GPU {gpu.get('name')} (driver {gpu.get('driver')})" if gpu else ""
+        parts.append(f"<p>Machine: {_fmt(machine.get('cpu'))}, {_fmt(machine.get('usable_cpus'))} usable of "
+                     f"{_fmt(machine.get('logical_cpus'))} logical CPUs{escape(gpu_text)}; {escape(libs)}</p>")
+    return "".join(parts)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    passed = report.get("passed")
+    title = f"{report.get('model')} on {report.get('profile')} ({report.get('precision')})"
+    body = [f"<h1>{escape(title)}</h1>",
+            f'<p class="verdict {"pass" if passed else "fail"}">{"PASSED" if passed else "FAILED"}</p>',
+            f"<p>backend {_fmt(report.get('backend'))}; sparsity {_fmt(report.get('sparsity'))}; weights {_fmt(report.get('weights'))}; "
+            f"created {_fmt(report.get('created'))}</p>"]
+    body += [f'<p class="warn">warning: {escape(w)}</p>' for w in report.get("warnings", [])]
+    body += ["<h2>Gates</h2>", _gates(report.get("gates", []))]
+    if report.get("accuracy"):
+        body += ["<h2>Accuracy</h2>", _accuracy(report["accuracy"])]
+    if report.get("latency"):
+        body += ["<h2>Latency</h2>", _latency(report["latency"], report.get("machine") or {})]
+    if report.get("baseline"):
+        base = report["baseline"]
+        rows = [[key, sec.get("baseline"), sec.get("current"), sec.get("regression_points", sec.get("regression_pct"))]
+                for key, sec in base.items() if isinstance(sec, dict)]
+        body += ["<h2>Against the baseline</h2>", f"<p>{_fmt(base.get('path'))}</p>",
+                 table(["figure", "baseline", "now", "regression"], rows)]
+    stages = report.get("stages", [])
+    if stages:
+        body += ["<h2>Stages</h2>", table(["stage", "seconds", "reused", "note"],
+                                          [[s["name"], s["seconds"], s["cached"], s.get("skipped", "")] for s in stages])]
+    artifacts = report.get("artifacts") or {}
+    if artifacts:
+        body += ["<h2>Artifacts</h2>", table(["name", "path", "sha256"],
+                                             [[k, v, (report.get("artifact_sha256") or {}).get(k, "")] for k, v in artifacts.items()])]
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def render_compare_html(title: str, headers: list[str], rows: list[list[Any]], points: list[Point], y_label: str) -> str:
+    svg = scatter_svg(points, "p50 latency (ms), batch 1", y_label, "Latency against accuracy")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body>\n<h1>{escape(title)}</h1>\n{table(headers, rows)}\n{svg}\n"
+            "<p>Green circles pass their gates, red crosses fail one; pick the fastest green one.</p>\n</body></html>\n")

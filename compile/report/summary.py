@@ -1,0 +1,84 @@
+"""A short Markdown summary for a pull-request comment or a CI step summary ($GITHUB_STEP_SUMMARY).
+
+Verdict first, then the failed gates, then the handful of figures a reviewer weighs: agreement and
+accuracy drop with their confidence intervals, latency with its spread, the machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from compile.fsutil import write_text_atomic
+from compile.report.markdown import gate_table
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _interval(accuracy: dict[str, Any], name: str, scale: float = 1.0, unit: str = "") -> str:
+    value = accuracy.get(name)
+    if value is None:
+        return "-"
+    ci = (accuracy.get("confidence") or {}).get(name)
+    text = f"{value * scale:.4g}{unit}"
+    if ci:
+        level = int(round(100 * ci["confidence"]))
+        text += f" ({level}% CI {ci['low'] * scale:.4g} to {ci['high'] * scale:.4g}{unit})"
+    return text
+
+
+def render_summary(report: dict[str, Any]) -> str:
+    passed = report.get("passed")
+    gates = report.get("gates", [])
+    failed = [g for g in gates if not g.get("skipped") and not g.get("passed")]
+    title = f"{report.get('model', '?')} on {report.get('profile', '?')} ({report.get('precision', '?')})"
+    lines = [f"### compile: {'PASSED' if passed else 'FAILED'}: {title}", ""]
+    if failed:
+        from compile.report.junit import gate_message
+
+        lines += ["Failed gates:", ""] + [f"- `{g['name']}`: {gate_message(g)}" for g in failed] + [""]
+    accuracy = report.get("accuracy") or {}
+    latency = report.get("latency") or {}
+    rows: list[tuple[str, str]] = []
+    if accuracy:
+        rows.append(("samples", f"{accuracy.get('samples', '-')} ({accuracy.get('data', '-')})"))
+        rows.append(("top-1 agreement", _interval(accuracy, "top1_agreement")))
+        if "top1_drop" in accuracy:
+            rows.append(("top-1 reference / candidate", f"{_num(100 * accuracy['reference_top1'])}% / {_num(100 * accuracy['candidate_top1'])}%"))
+            rows.append(("top-1 drop (points)", _interval(accuracy, "top1_drop")))
+        rows.append(("cosine similarity", _num(accuracy.get("cosine_similarity"), 6)))
+        rows.append(("max abs error", _num(accuracy.get("max_abs_error"))))
+        rows.append(("NaN/Inf in outputs", _num(accuracy.get("non_finite"))))
+    if latency:
+        rows.append((f"latency batch {latency.get('batch', 1)} (ms)",
+                     f"p50 {_num(latency.get('p50_ms'))}, p99 {_num(latency.get('p99_ms'))}, min {_num(latency.get('min_ms'))}, "
+                     f"spread between repeats {_num(latency.get('spread_pct'), 3)}%"))
+        rows.append(("throughput (inferences/s)", _num(latency.get("throughput_ips"))))
+    regression = report.get("baseline")
+    if regression:
+        rows.append(("baseline", str(regression.get("path", "-"))))
+    if rows:
+        lines += ["| figure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
+    lines += ["<details><summary>All gates</summary>", "", *gate_table(gates), "", "</details>", ""]
+    machine = report.get("machine") or {}
+    if machine:
+        libs = ", ".join(f"{k} {v}" for k, v in (machine.get("libraries") or {}).items())
+        lines.append(f"Measured on {machine.get('cpu', '?')} ({machine.get('usable_cpus', '?')} usable CPUs); {libs}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(path: Path, report: dict[str, Any]) -> None:
+    """Write (or, for ``$GITHUB_STEP_SUMMARY``-style files that already exist, append) the summary."""
+    text = render_summary(report)
+    if path.exists() and path.stat().st_size > 0 and path.name.startswith("step_summary"):
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("\n" + text)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
