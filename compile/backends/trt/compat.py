@@ -1,0 +1,87 @@
+"""The compatibility guard: may this engine be loaded here? Plain Python over the sidecar.
+
+TensorRT refuses (or, worse, crashes on) a plan built for another GPU or TensorRT version. Before any
+deserialization, the sidecar is compared with the machine: a mismatch stops with a message saying what
+differs, unless the engine was built version-compatible (same or newer TensorRT loads it) or
+hardware-compatible (``ampere_plus``: any compute capability 8.0+; ``same_compute_capability``: any
+GPU model with the same compute capability).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compile.backends.trt.settings import AMPERE_PLUS_MIN_CC, parse_cc
+from compile.errors import UserInputError
+
+
+class EngineCompatibilityError(UserInputError):
+    """An engine built for another GPU or TensorRT version than this machine's."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The machine an engine is about to be loaded on."""
+
+    tensorrt_version: str | None
+    gpu_name: str | None
+    compute_capability: str | None
+
+
+def version_tuple(version: str, parts: int = 3) -> tuple[int, ...]:
+    numbers = []
+    for piece in version.split(".")[:parts]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        numbers.append(int(digits) if digits else 0)
+    return tuple(numbers + [0] * (parts - len(numbers)))
+
+
+def check_compatible(sidecar: dict[str, Any], target: Target, engine_name: str = "the engine") -> list[str]:
+    """Raise :class:`EngineCompatibilityError` naming every difference that stops the engine loading here;
+    return warnings for differences TensorRT tolerates (another GPU model with the same compute capability)."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    compat = sidecar.get("compatibility", {})
+    version_compatible = bool(compat.get("version_compatible"))
+    hardware = compat.get("hardware", "none")
+    built = sidecar.get("tensorrt_version")
+    if sidecar.get("runtime") == "tensorrt" and built:
+        if target.tensorrt_version is None:
+            problems.append(f"TensorRT is not installed here (built with TensorRT {built})")
+        elif version_compatible:
+            if version_tuple(target.tensorrt_version) < version_tuple(built):
+                problems.append(f"TensorRT version: built version-compatible with {built}, which loads on that version "
+                                f"or newer only, and this machine has {target.tensorrt_version}")
+        elif version_tuple(target.tensorrt_version) != version_tuple(built):
+            problems.append(f"TensorRT version: built with {built}, this machine has {target.tensorrt_version} "
+                            "(rebuild here, or build with build.version_compatible = true)")
+    gpu = sidecar.get("gpu") or {}
+    built_name, built_cc = gpu.get("name"), gpu.get("compute_capability")
+    built_desc = f"{built_name} (compute capability {built_cc})"
+    if target.gpu_name is None:
+        problems.append(f"GPU: built for {built_desc}, and this machine has no NVIDIA GPU")
+    else:
+        here = f"{target.gpu_name} (compute capability {target.compute_capability})"
+        local_cc = parse_cc(target.compute_capability)
+        if hardware == "ampere_plus":
+            if local_cc is not None and local_cc < AMPERE_PLUS_MIN_CC:
+                problems.append(f"GPU: built hardware-compatible for Ampere and newer (compute capability 8.0+), this "
+                                f"machine has {here}")
+        elif built_cc and target.compute_capability and built_cc != target.compute_capability:
+            hint = "" if hardware != "none" else " (rebuild here, or build with build.hardware_compatibility)"
+            problems.append(f"GPU: built for {built_desc}, this machine has {here}{hint}")
+        elif hardware == "none" and built_name and built_name != target.gpu_name:
+            warnings.append(f"engine built on {built_name}, running on {target.gpu_name} (same compute capability "
+                            f"{built_cc}): it loads, but its tactics were timed on the other GPU")
+    if problems:
+        raise EngineCompatibilityError(f"{engine_name} cannot be loaded here: " + "; ".join(problems))
+    return warnings
+
+
+def local_target() -> Target:
+    """This machine, as the guard sees it (imports tensorrt when it is installed)."""
+    from compile.backends.trt.detect import local_gpu, tensorrt_version
+
+    gpu = local_gpu()
+    return Target(tensorrt_version(), gpu.name if gpu else None, gpu.compute_capability if gpu else None)

@@ -1,0 +1,23 @@
+"""``compile package RUN_DIR --format triton|tar``: a deploy bundle of a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("package")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["triton", "tar"]), default="triton", show_default=True,
+              help="triton: a Triton model repository (model.plan or model.onnx, config.pbtxt, manifest); "
+                   "tar: one .tar.gz with the artifact, its sidecar, the report and a manifest.")
+@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where to write (default: RUN_DIR/package).")
+@click.option("--name", default=None, help="Model name in the bundle (default: from the run's model).")
+def package_command(run_dir: Path, fmt: str, out: Path | None, name: str | None) -> None:
+    """Bundle the run in RUN_DIR for deployment (a Triton model repository, or a tarball)."""
+    from compile.package import package_run
+
+    written = package_run(run_dir, fmt, out, name)
+    click.echo(str(written))

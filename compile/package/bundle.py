@@ -1,0 +1,149 @@
+"""What a deploy bundle is made of, read from a finished run directory: the report, the final artifact,
+its sidecar, the bindings and the serving batch sizes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compile.errors import UserInputError
+from compile.hashing import hash_file
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One served tensor: ``shape`` has -1 for dynamic axes (the batch axis included)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RunBundle:
+    run_dir: Path
+    report: dict[str, Any]
+    name: str
+    #: "tensorrt" (a plan file) or "onnxruntime" (an ONNX file, also the ONNX Runtime GPU path).
+    backend: str
+    model_path: Path
+    sidecar_path: Path | None
+    sidecar: dict[str, Any]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    #: Largest batch the artifact accepts (0: no batch axis), and the batch sizes the profile measures.
+    max_batch: int
+    batch_sizes: tuple[int, ...] = field(default_factory=tuple)
+    device: str = "gpu"
+
+    @property
+    def is_engine(self) -> bool:
+        return self.model_path.suffix == ".plan"
+
+
+def model_name(text: str) -> str:
+    """A Triton-safe model name: letters, digits, '_' and '-'."""
+    stem = Path(text).stem if text.endswith((".onnx", ".pt", ".pt2")) else text
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
+    return name or "model"
+
+
+def _sidecar_for(model_path: Path) -> Path | None:
+    for candidate in (model_path.with_name(model_path.name + ".json"), model_path.with_suffix(".json")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_run(run_dir: Path, name: str | None = None) -> RunBundle:
+    report_path = run_dir / "report.json"
+    if not report_path.is_file():
+        raise UserInputError(f"{run_dir} is not a finished run: it has no report.json (run 'compile run' first)")
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserInputError(f"cannot read {report_path}: {err}") from err
+    final = (report.get("artifacts") or {}).get("final")
+    if not final:
+        raise UserInputError(f"{report_path} names no final artifact: the run built nothing to package")
+    model_path = Path(final) if Path(final).is_absolute() else run_dir / final
+    if not model_path.is_file():
+        raise UserInputError(f"the run's final artifact {model_path} is missing")
+    expected = (report.get("artifact_sha256") or {}).get("final")
+    if expected and hash_file(model_path) != expected:
+        raise UserInputError(f"{model_path.name} changed since the run (its SHA-256 differs from report.json): "
+                             "rerun before packaging")
+    sidecar_path = _sidecar_for(model_path)
+    sidecar: dict[str, Any] = json.loads(sidecar_path.read_text()) if sidecar_path else {}
+    if model_path.suffix == ".plan":
+        if not sidecar:
+            raise UserInputError(f"{model_path.name} has no sidecar ({model_path.name}.json): its bindings are unknown")
+        from compile.backends.trt.sidecar import validate_sidecar
+
+        validate_sidecar(sidecar, str(sidecar_path))
+        if sidecar.get("engine_sha256") and sidecar["engine_sha256"] != hash_file(model_path):
+            raise UserInputError(f"{model_path.name} does not match its sidecar's engine_sha256")
+        inputs, outputs = _engine_tensors(sidecar)
+        backend = "tensorrt"
+    else:
+        inputs, outputs = _onnx_tensors(model_path)
+        backend = "onnxruntime"
+    batch_sizes, profile_max, device = _profile_batches(report)
+    max_batch = _max_batch(inputs, outputs, sidecar, profile_max)
+    return RunBundle(run_dir=run_dir, report=report, name=name or model_name(str(report.get("model", "model"))),
+                     backend=backend, model_path=model_path, sidecar_path=sidecar_path, sidecar=sidecar,
+                     inputs=inputs, outputs=outputs, max_batch=max_batch,
+                     batch_sizes=tuple(b for b in batch_sizes if b <= max_batch) if max_batch else (), device=device)
+
+
+def _engine_tensors(sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    from compile.backends.trt.sidecar import bindings
+
+    def specs(mode: str) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(b.name, b.dtype, b.shape) for b in bindings(sidecar, mode))
+
+    return specs("input"), specs("output")
+
+
+def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    from compile.onnx_io import ONNX_TO_NUMPY, load_onnx
+
+    model = load_onnx(path, load_external_data=False)
+    initializers = {init.name for init in model.graph.initializer}
+
+    def spec(value: Any) -> TensorSpec:
+        tensor = value.type.tensor_type
+        dims = tuple(d.dim_value if d.dim_value > 0 and not d.dim_param else -1 for d in tensor.shape.dim)
+        return TensorSpec(value.name, ONNX_TO_NUMPY.get(tensor.elem_type, "float32"), dims)
+
+    inputs = tuple(spec(v) for v in model.graph.input if v.name not in initializers)
+    return inputs, tuple(spec(v) for v in model.graph.output)
+
+
+def _profile_batches(report: dict[str, Any]) -> tuple[tuple[int, ...], int | None, str]:
+    """The profile's batch sizes and max batch (when the profile still loads), else the measured ones."""
+    from compile.errors import CompileError
+    from compile.profiles import load_profile
+
+    try:
+        profile = load_profile(str(report.get("profile", "")))
+    except CompileError:
+        measured = tuple(int(b["batch"]) for b in (report.get("latency") or {}).get("per_batch", []) if "batch" in b)
+        return measured or (1,), None, "gpu" if report.get("backend") == "tensorrt" else "cpu"
+    return tuple(profile.shapes.batch_sizes), profile.shapes.max_batch, profile.device
+
+
+def _max_batch(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], sidecar: dict[str, Any],
+               profile_max: int | None) -> int:
+    """Triton's max_batch_size: 0 unless every tensor's first axis is a dynamic batch axis."""
+    if not inputs or any(not t.shape or t.shape[0] != -1 for t in (*inputs, *outputs)):
+        return 0
+    from compile.backends.trt.sidecar import bindings
+
+    limits = [b.max[0] for b in bindings(sidecar, "input") if b.max] if sidecar.get("bindings") else []
+    if limits:
+        return min(limits)
+    return profile_max or 1
