@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("compile.cli.stage_cmds:build_command", "Run the passes up to the profile's build stage."),
     "validate": ("compile.cli.stage_cmds:validate_command", "Build, then check accuracy parity against the reference."),
     "benchmark": ("compile.cli.stage_cmds:benchmark_command", "Build, then measure latency and throughput."),
+    "package": ("compile.cli.package_cmd:package_command", "Bundle a run for deployment: Triton model repository or tarball."),
     "passes": ("compile.cli.info_cmds:passes_command", "List the registered passes."),
     "profiles": ("compile.cli.info_cmds:profiles_group", "List hardware profiles, or show one fully resolved."),
 }

@@ -22,6 +22,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "quantize-int8": "compile.passes.quantize_int8:QuantizeInt8Pass",
     "cast-fp16": "compile.passes.cast_fp16:CastFp16Pass",
     "build-ort": "compile.passes.build_ort:BuildOrtPass",
+    "build-trt": "compile.passes.build_trt:BuildTrtPass",
     "validate": "compile.passes.validate:ValidatePass",
     "benchmark": "compile.passes.benchmark:BenchmarkPass",
 }
