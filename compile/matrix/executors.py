@@ -1,0 +1,161 @@
+"""Executors run job specs somewhere and hand back one result per spec, as each finishes.
+
+``LocalExecutor``: a process pool on this machine (spawned workers: no state inherited from the
+driver, a crash stays in its process). ``RayExecutor``: Ray tasks with resource requests, on a
+cluster (``address``) or on a local instance it starts; ray is imported only here, when used.
+Both are context managers; ``run(specs, on_done)`` returns the results in the order of ``specs``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+from typing import Any
+
+from compile.errors import MissingDependencyError, UserInputError
+from compile.matrix.worker import JobResult, JobSpec, execute_job, failure
+
+OnDone = Callable[[JobResult], None]
+
+
+class LocalExecutor:
+    """A pool of ``workers`` spawned processes; a worker that dies costs only the job it ran."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.name, "workers": self.workers}
+
+    def run(self, specs: list[JobSpec], on_done: OnDone) -> list[JobResult]:
+        results: dict[str, JobResult] = {}
+        if self._pool is None:
+            self._pool = self._new_pool(self.workers)
+        futures: dict[Future[JobResult], JobSpec] = {self._pool.submit(execute_job, spec): spec for spec in specs}
+        orphans: list[JobSpec] = []
+        for future in as_completed(futures):
+            spec = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                orphans.append(spec)  # some worker died; which job killed it is found below
+                continue
+            except Exception as err:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                result = failure(spec, err)
+            results[spec.name] = result
+            on_done(result)
+        if orphans:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            for spec in orphans:  # one at a time, each in its own process: only the culprit fails
+                result = self._run_isolated(spec)
+                results[spec.name] = result
+                on_done(result)
+        return [results[spec.name] for spec in specs]
+
+    def _run_isolated(self, spec: JobSpec) -> JobResult:
+        with self._new_pool(1) as pool:
+            try:
+                return pool.submit(execute_job, spec).result()
+            except BrokenProcessPool as err:
+                result = failure(spec, err)
+                result.error = "the worker process died while running this job (a crash in native code, or out of memory)"
+                return result
+
+
+class RayExecutor:
+    """Ray tasks: a CPU job asks for ``num_cpus``; a GPU job also for the custom resource of its device."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int = 2) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self._owned = False
+        self._ray: Any = None
+
+    def __enter__(self) -> RayExecutor:
+        try:
+            import ray
+        except ImportError as err:
+            raise MissingDependencyError("ray", "compile matrix --executor ray", extra="ray") from err
+        self._ray = ray
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            try:
+                if self.address:
+                    ray.init(address=self.address, **kwargs)
+                else:
+                    ray.init(num_cpus=self.num_cpus, **kwargs)
+            except ConnectionError as err:
+                raise UserInputError(f"cannot connect to the Ray cluster at {self.address}: {err}") from err
+            self._owned = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._owned:
+            self._ray.shutdown()
+            self._owned = False
+
+    def describe(self) -> dict[str, Any]:
+        ray = self._ray
+        info: dict[str, Any] = {"kind": self.name, "address": self.address or "local"}
+        if ray is not None and ray.is_initialized():
+            info["nodes"] = sum(1 for node in ray.nodes() if node.get("Alive"))
+            info["cluster_resources"] = {k: v for k, v in ray.cluster_resources().items() if not k.startswith("node:")
+                                         and k not in ("memory", "object_store_memory")}
+        return info
+
+    def run(self, specs: list[JobSpec], on_done: OnDone) -> list[JobResult]:
+        ray = self._ray
+        remote = ray.remote(execute_job)
+        offered = ray.cluster_resources()
+        results: dict[str, JobResult] = {}
+        pending: dict[Any, JobSpec] = {}
+        for spec in specs:
+            missing = [name for name in spec.resources if name not in offered]
+            if missing:  # the task would wait forever: say which node is missing instead
+                result = failure(spec, UserInputError(""), "error")
+                result.error = (f"no node of the Ray cluster offers resource '{missing[0]}'; start one on that device with "
+                                f"ray start --address ... --resources '{{\"{missing[0]}\": 1}}'")
+                results[spec.name] = result
+                on_done(result)
+                continue
+            task = remote.options(num_cpus=spec.num_cpus, resources=spec.resources or None, max_retries=1,
+                                  name=f"compile:{spec.kind}:{spec.name}")
+            pending[task.remote(spec)] = spec
+        waiting = list(pending)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            for ref in done:
+                spec = pending[ref]
+                try:
+                    result = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - a dead worker or node: report it, go on
+                    result = failure(spec, err)
+                results[spec.name] = result
+                on_done(result)
+        return [results[spec.name] for spec in specs]
+
+
+def make_executor(kind: str, jobs: int, address: str | None = None) -> LocalExecutor | RayExecutor:
+    if kind == "ray":
+        return RayExecutor(address=address, num_cpus=jobs)
+    return LocalExecutor(workers=jobs)

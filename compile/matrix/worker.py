@@ -1,0 +1,128 @@
+"""One matrix job, as it runs in a worker process or a Ray task: compile, then describe what happened.
+
+``execute_job`` never raises: a :class:`~compile.errors.CompileError` becomes an ``error`` result, any
+other exception a ``crashed`` result with its type and traceback, so one job cannot stop the others.
+The job carries its profile as data (not a path), so a worker on another machine needs no profile
+files. Where the job writes: the driver's OUT when the worker sees it (a shared file system: OUT
+holds a token file the worker compares), else a worker-local folder whose run directory files
+(report, final artifact and the other top-level files) come back as bytes in the result.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compile.errors import CompileError
+from compile.profiles import Profile
+
+TOKEN_FILE = ".matrix-token"
+#: Worker-local root for runs whose files travel back to the driver.
+SCRATCH_DIRNAME = "compile-matrix"
+#: Results: "passed" / "failed" (a gate failed) came from a finished run; "error" is a CompileError;
+#: "crashed" is any other exception, or a worker that died.
+FINISHED = ("passed", "failed")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs to run one job (picklable; paths as strings)."""
+
+    name: str
+    model: str
+    profile: Profile
+    precision: str
+    #: The driver's output folder (absolute) and the token its TOKEN_FILE holds.
+    out: str
+    token: str
+    transfer: str = "auto"
+    share: bool = True
+    data: str | None = None
+    gates: dict[str, float] = field(default_factory=dict)
+    #: Run only the first N passes of the profile (the shared prefix); ``None`` runs them all.
+    stop_after: int | None = None
+    num_cpus: int = 1
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "job" if self.stop_after is None else "prefix"
+
+
+@dataclass
+class JobResult:
+    name: str
+    kind: str
+    status: str
+    seconds: float
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    host: str = ""
+    #: Files of the run directory (name -> bytes) when they travel back to the driver.
+    files: dict[str, bytes] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in FINISHED
+
+
+def failure(spec: JobSpec, err: BaseException, status: str = "crashed", seconds: float = 0.0) -> JobResult:
+    message = str(err).strip() or type(err).__name__
+    return JobResult(spec.name, spec.kind, status, seconds, error=message, error_type=type(err).__name__,
+                     host=socket.gethostname())
+
+
+def workspace(spec: JobSpec) -> tuple[Path, bool]:
+    """The folder that holds this job's run directory, and whether its files must travel back."""
+    out = Path(spec.out)
+    if spec.transfer == "shared":
+        return out, False
+    if spec.transfer == "auto":
+        try:
+            if (out / TOKEN_FILE).read_text(encoding="utf-8").strip() == spec.token:
+                return out, False
+        except OSError:
+            pass
+    return Path(tempfile.gettempdir()) / SCRATCH_DIRNAME / spec.token, True
+
+
+def run_dir_files(run_dir: Path) -> dict[str, bytes]:
+    """The run directory's top-level files (report, artifacts, sidecars), not its records or locks."""
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def execute_job(spec: JobSpec) -> JobResult:
+    """Run one job (or a shared prefix) and describe the outcome; never raises."""
+    from compile.pipeline import Pipeline
+    from compile.settings import RunSettings
+
+    started = time.perf_counter()
+    log: list[str] = []
+    try:
+        base, travels = workspace(spec)
+        run_dir = base / spec.name
+        profile = spec.profile
+        if spec.stop_after is not None:
+            profile = profile.model_copy(update={"passes": profile.passes[:spec.stop_after]})
+        settings = RunSettings(model=spec.model, profile=profile.name, precision=spec.precision, out=run_dir,
+                               data=Path(spec.data) if spec.data else None, gates=dict(spec.gates),
+                               progress=False, cache_dir=base / ".cache" if spec.share else None)
+        result = Pipeline(settings, profile=profile, log=log.append).run()
+        files = run_dir_files(run_dir) if travels and spec.stop_after is None else {}
+        return JobResult(spec.name, spec.kind, "passed" if result.passed else "failed", time.perf_counter() - started,
+                         report=result.report, host=socket.gethostname(), files=files, log=log)
+    except CompileError as err:
+        out = failure(spec, err, "error", time.perf_counter() - started)
+    except Exception as err:  # noqa: BLE001 - a crashing job is reported, never allowed to stop the matrix
+        out = failure(spec, err, "crashed", time.perf_counter() - started)
+        out.traceback = traceback.format_exc()[-4000:]
+    out.log = log
+    return out

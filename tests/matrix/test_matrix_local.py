@@ -1,0 +1,48 @@
+"""The local executor end to end: shared stages run once, a crashing worker costs only its own jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from compile.matrix import MatrixSettings, make_plan, run_matrix
+from compile.stage_cache import SharedStageCache
+
+
+def test_local_matrix_shares_stages_and_survives_a_dying_worker(tiny_onnx: Path, cpu_b: Path, tmp_path: Path) -> None:
+    out = tmp_path / "matrix"
+    crash = "tests.matrix.matrix_factories:dies"
+    settings = MatrixSettings(models=(str(tiny_onnx), crash), profiles=("cpu", str(cpu_b)), out=out, jobs=2)
+    lines: list[str] = []
+    result = run_matrix(make_plan(settings), log=lines.append)
+    report = json.loads((out / "matrix.json").read_text())
+    by_name = {job["name"]: job for job in report["jobs"]}
+    assert set(by_name) == {"tiny-cpu-fp32", "tiny-cpu-b-fp32", "tests_matrix_matrix_factories_dies-cpu-fp32",
+                            "tests_matrix_matrix_factories_dies-cpu-b-fp32"}
+    for name in ("tiny-cpu-fp32", "tiny-cpu-b-fp32"):
+        job = by_name[name]
+        assert job["status"] == "passed" and job["error"] is None
+        assert job["latency"]["p50_ms"] > 0 and job["accuracy"]["top1_agreement"] == 1.0
+        assert (out / job["artifact"]).is_file() and (out / job["report"]).is_file()
+    for name in ("tests_matrix_matrix_factories_dies-cpu-fp32", "tests_matrix_matrix_factories_dies-cpu-b-fp32"):
+        assert by_name[name]["status"] == "crashed" and "worker process died" in by_name[name]["error"]
+    # simplify ran once (in the prefix), the other job took it from the shared cache.
+    runs = report["stage_runs"]
+    assert runs["by_stage"]["simplify"] == {"executed": 1, "needed": 2, "from_shared_cache": 1}
+    assert by_name["tiny-cpu-b-fp32"]["stages"]["shared"][0] == "simplify"
+    assert by_name["tiny-cpu-fp32"]["stages"]["reused"] == ["simplify"]
+    assert runs["saved_by_sharing"] >= 1 and runs["executed"] == runs["needed"] - runs["saved_by_sharing"]
+    cache = SharedStageCache(out / ".cache")
+    assert sorted(cache.read_record(k)["stage"] for k in cache.keys()).count("simplify") == 1
+    assert report["counts"] == {"passed": 2, "failed": 0, "error": 0, "crashed": 2} and not result.all_passed
+    assert report["executor"] == {"kind": "local", "workers": 2}
+    assert set(report["pareto"]) == {"cpu", "cpu-b"} and report["pareto"]["cpu"]["front"] == ["tiny"]
+    html = (out / "matrix.html").read_text()
+    assert html.count("<svg") == 2 and "tiny-cpu-b-fp32/model.ort.onnx" in html
+    assert "| tiny | PASSED" in (out / "matrix.md").read_text()
+    assert any("CRASHED" in line for line in lines)
+
+    # A second run finds everything in place: nothing but measurements runs again.
+    again = run_matrix(make_plan(MatrixSettings(models=(str(tiny_onnx),), profiles=("cpu", str(cpu_b)), out=out, jobs=1)),
+                       log=lambda line: None)
+    assert again.all_passed and again.report["stage_runs"]["by_stage"]["simplify"]["executed"] == 0
