@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("compile.cli.stage_cmds:validate_command", "Build, then check accuracy parity against the reference."),
     "benchmark": ("compile.cli.stage_cmds:benchmark_command", "Build, then measure latency and throughput."),
     "package": ("compile.cli.package_cmd:package_command", "Bundle a run for deployment: Triton model repository or tarball."),
+    "matrix": ("compile.cli.matrix_cmd:matrix_command", "Compile several models for several profiles (local pool or Ray); one report."),
     "passes": ("compile.cli.info_cmds:passes_command", "List the registered passes."),
     "profiles": ("compile.cli.info_cmds:profiles_group", "List hardware profiles, or show one fully resolved."),
 }
