@@ -104,6 +104,7 @@ class CastFp16Pass(Pass):
             raise self.fail(f"FP16 conversion failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
         seconds = time.perf_counter() - started
         topological_sort(converted)
+        round_trips = remove_round_trip_casts(converted)
         check_onnx(converted, "the FP16 graph")
         set_model_info(converted, info)
         out = ctx.output_path(OUTPUT_FILE)
@@ -117,6 +118,7 @@ class CastFp16Pass(Pass):
             "safe_abs_max": self.options.safe_abs_max,
             "nodes_before": count_nodes(model),
             "nodes_after": count_nodes(converted),
+            "round_trip_casts_removed": round_trips,
             "casts_added": sum(1 for n in converted.graph.node if n.op_type == "Cast") - sum(1 for n in model.graph.node if n.op_type == "Cast"),
             "kept_fp32_by_op": kept,
             "kept_fp32_by_range": sorted(out_of_range),
@@ -148,6 +150,50 @@ def fp32_nodes(model: Any) -> dict[str, int]:
         if node.op_type != "Cast" and to_float.intersection(node.input):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def remove_round_trip_casts(model: Any) -> int:
+    """Drop FP32 -> FP16 -> FP32 cast pairs the converter leaves between two FP32 nodes.
+
+    They would round (and overflow) exactly the tensors the range check kept in FP32. Returns how many
+    FP16 casts were removed."""
+    from onnx import TensorProto
+
+    def cast_to(node: Any) -> int | None:
+        return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in model.graph.output}
+    rename: dict[str, str] = {}
+    dropped: set[str] = set()
+    for node in model.graph.node:
+        if cast_to(node) != TensorProto.FLOAT16 or node.output[0] in graph_outputs:
+            continue
+        users = consumers.get(node.output[0], [])
+        if not users or any(cast_to(u) != TensorProto.FLOAT or u.output[0] in graph_outputs for u in users):
+            continue
+        for user in users:
+            rename[user.output[0]] = node.input[0]
+            dropped.add(user.name or user.output[0])
+        dropped.add(node.name or node.output[0])
+    if not dropped:
+        return 0
+    kept = [n for n in model.graph.node if (n.name or n.output[0]) not in dropped]
+    for node in kept:
+        for index, name in enumerate(node.input):
+            if name in rename:
+                node.input[index] = rename[name]
+    removed_fp16 = sum(1 for n in model.graph.node if (n.name or n.output[0]) in dropped and cast_to(n) == TensorProto.FLOAT16)
+    gone = {out for n in model.graph.node if (n.name or n.output[0]) in dropped for out in n.output}
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    stale = [v for v in model.graph.value_info if v.name in gone]
+    for value in stale:
+        model.graph.value_info.remove(value)
+    return removed_fp16
 
 
 def topological_sort(model: Any) -> None:
