@@ -9,6 +9,7 @@ GPU model with the same compute capability).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,8 @@ class Target:
 def version_tuple(version: str, parts: int = 3) -> tuple[int, ...]:
     numbers = []
     for piece in version.split(".")[:parts]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        numbers.append(int(digits) if digits else 0)
+        match = re.match(r"\d+", piece)
+        numbers.append(int(match.group()) if match else 0)
     return tuple(numbers + [0] * (parts - len(numbers)))
 
 
