@@ -44,6 +44,12 @@ def execute(options: dict[str, Any], until: str | None = None,
 
     settings = settings_from_options(options)
     log = (lambda line: click.echo(line, err=True)) if settings.progress else (lambda line: None)
+    if settings.precision == "best":
+        from compile.mixed.best import run_best_command
+
+        report, where = run_best_command(settings, until, after, log)
+        finish(report, where, options, log)
+        return
     pipeline = Pipeline(settings, log=log, until=until)
     result = pipeline.run()
     report = after(result) if after is not None else result.report

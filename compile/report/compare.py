@@ -53,7 +53,7 @@ def load_variants(run_dirs: list[Path]) -> list[Variant]:
     variants = []
     names: dict[str, int] = {}
     for run_dir in run_dirs:
-        report = load_report(run_dir)
+        report = load_report(run_dir, "run report")
         base = run_dir.name if run_dir.is_dir() else run_dir.parent.name
         names[base] = names.get(base, 0) + 1
         name = base if names[base] == 1 else f"{base}#{names[base]}"

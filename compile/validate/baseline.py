@@ -23,11 +23,11 @@ ACCURACY_GATE = "max_accuracy_regression"
 LATENCY_GATE = "max_latency_regression_pct"
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def load_report(path: Path, what: str = "baseline report") -> dict[str, Any]:
     """A ``report.json`` (or the run directory holding one), with one clear error when it is not."""
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
-        raise UserInputError(f"baseline report not found: {file}")
+        raise UserInputError(f"{what} not found: {file}")
     try:
         report = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
