@@ -18,10 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simplify": ("compile.cli.stage_cmds:simplify_command", "Export and simplify the ONNX graph."),
     "quantize": ("compile.cli.quantize_cmd:quantize_command", "Calibrate and insert INT8 Q/DQ (or cast to FP16), stopping before the build."),
     "build": ("compile.cli.stage_cmds:build_command", "Run the passes up to the profile's build stage."),
-    "validate": ("compile.cli.stage_cmds:validate_command", "Build, then check accuracy parity against the reference."),
+    "validate": ("compile.cli.validate_cmd:validate_command", "Check accuracy parity of a candidate against a reference (or a stored run)."),
     "benchmark": ("compile.cli.stage_cmds:benchmark_command", "Build, then measure latency and throughput."),
     "package": ("compile.cli.package_cmd:package_command", "Bundle a run for deployment: Triton model repository or tarball."),
     "matrix": ("compile.cli.matrix_cmd:matrix_command", "Compile several models for several profiles (local pool or Ray); one report."),
+    "analyze": ("compile.cli.analyze_cmd:analyze_command", "Per-layer MACs, FLOPs, params, bytes, activation zeros and measured time."),
+    "compare": ("compile.cli.compare_cmd:compare_command", "Put several runs side by side: accuracy, FLOPs, latency, gates, one plot."),
     "passes": ("compile.cli.info_cmds:passes_command", "List the registered passes."),
     "profiles": ("compile.cli.info_cmds:profiles_group", "List hardware profiles, or show one fully resolved."),
 }
