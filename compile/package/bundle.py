@@ -93,7 +93,7 @@ def read_run(run_dir: Path, name: str | None = None) -> RunBundle:
         backend = "onnxruntime"
     batch_sizes, profile_max, device = _profile_batches(report)
     max_batch = _max_batch(inputs, outputs, sidecar, profile_max)
-    return RunBundle(run_dir=run_dir, report=report, name=name or model_name(str(report.get("model", "model"))),
+    return RunBundle(run_dir=run_dir, report=report, name=model_name(name or str(report.get("model", "model"))),
                      backend=backend, model_path=model_path, sidecar_path=sidecar_path, sidecar=sidecar,
                      inputs=inputs, outputs=outputs, max_batch=max_batch,
                      batch_sizes=tuple(b for b in batch_sizes if b <= max_batch) if max_batch else (), device=device)

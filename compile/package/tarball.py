@@ -32,7 +32,7 @@ def write_tarball(run: RunBundle, out: Path) -> Path:
         files[data.name] = data
     if run.sidecar_path is not None:
         files[run.sidecar_path.name] = run.sidecar_path
-    for extra in ("report.json", "report.md", "trt-build.log"):
+    for extra in ("report.json", "report.md", "report.html", "trt-build.log"):
         if (run.run_dir / extra).is_file():
             files[extra] = run.run_dir / extra
     manifest = json.dumps(build_manifest(run, "tar", files), indent=2).encode() + b"\n"
