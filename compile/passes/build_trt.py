@@ -156,7 +156,8 @@ class BuildTrtPass(Pass):
         metrics: dict[str, float] = {}
         if "profile" in result:
             measured = result["profile"]
-            layers = join_layer_times(measured.pop("layers_ms"), read_analyze_table(ctx.run_dir))
+            table = read_analyze_table(ctx.run_dir) or _analyze_rows(source, settings, warnings)
+            layers = join_layer_times(measured.pop("layers_ms"), table)
             section["latency"] = measured
             section["slowest_layers"] = layers[:TOP_LAYERS]
             metrics = {"trt_with_copies_p50_ms": measured["with_copies"]["p50_ms"],
@@ -198,6 +199,23 @@ class BuildTrtPass(Pass):
         record = {"runtime": "onnxruntime-gpu", "providers": [name for name, _ in providers], "settings": settings.to_dict()}
         return PassResult(artifact, record=record, report={"tensorrt": {"build_path": sidecar["build_path"]}},
                           warnings=warnings)
+
+
+def _analyze_rows(source: OnnxModel, settings: Any, warnings: list[str]) -> list[dict[str, Any]] | None:
+    """The ``analyze`` per-node counts of the ONNX graph at the profiled (opt) batch, to join with layer times."""
+    from compile.errors import CompileError
+
+    try:
+        from compile.analyze.api import AnalyzeRequest, analyze
+    except ImportError:
+        return None
+    batch = settings.shapes[0].opt[0] if settings.shapes and settings.shapes[0].opt else 1
+    try:
+        rows: list[dict[str, Any]] = analyze(AnalyzeRequest(model=source.path, batch=batch)).to_dict()["layers"]
+    except CompileError as err:
+        warnings.append(f"per-layer times are not joined with analyze counts: {err}")
+        return None
+    return rows
 
 
 def _inputs_of(source: OnnxModel) -> list[InputSpec]:

@@ -153,3 +153,21 @@ def test_layer_times_join_the_analyze_table(tmp_path: Path) -> None:
     assert joined[2]["onnx_nodes"] == []
     assert "onnx_nodes" not in join_layer_times({"PWN(relu)": 1.0}, None)[0]
     assert read_analyze_table(tmp_path / "none") is None
+
+
+def test_layer_times_join_the_analyze_counts_of_the_source_graph(tmp_path: Path) -> None:
+    from compile.artifacts import OnnxModel
+    from compile.backends.trt.runner import join_layer_times
+    from compile.passes.build_trt import _analyze_rows
+
+    settings = TrtBuildSettings(tensorrt_major=10, typing="strong", precision="fp32",
+                                shapes=(InputProfile("input", (1, 3, 16, 16), (4, 3, 16, 16), (8, 3, 16, 16)),))
+    warnings: list[str] = []
+    rows = _analyze_rows(OnnxModel(make_tiny_classifier(tmp_path / "tiny.onnx")), settings, warnings)
+    assert rows is not None and warnings == []
+    # Layer names as TensorRT's ONNX parser gives them: node names, fused ones joined with " + ".
+    joined = join_layer_times({"conv + relu": 0.02, "pool": 0.01, "fc": 0.01}, rows)
+    conv = joined[0]
+    assert conv["onnx_nodes"] == ["conv", "relu"]
+    # 3x3 conv, 3 -> 8 channels, 16x16 output, batch 4 (the opt shape): 27 * 8 * 256 * 4 MACs.
+    assert conv["analyze"][0]["macs"] == 27 * 8 * 16 * 16 * 4

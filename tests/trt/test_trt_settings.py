@@ -59,6 +59,16 @@ def test_strongly_typed_build_refuses_a_graph_without_the_requested_precision() 
         settings_for(gpu_profile(), precision="fp16", graph="fp32")
 
 
+def test_mixed_precision_comes_from_qdq_and_keeps_float_layers_in_fp32() -> None:
+    strong, _ = settings_for(gpu_profile(), precision="mixed", graph="mixed")
+    assert (strong.typing, strong.fp16_flag, strong.int8_flag) == ("strong", False, False)
+    assert settings_for(gpu_profile(), precision="mixed", graph="int8")[0].precision == "mixed"
+    with pytest.raises(PassError, match="mixed-precision"):
+        settings_for(gpu_profile(), precision="mixed", graph="fp16")
+    weak, _ = settings_for(gpu_profile(build={"strongly_typed": False}), precision="mixed", graph="mixed")
+    assert (weak.fp16_flag, weak.int8_flag) == (False, True)
+
+
 def test_fp32_run_over_a_quantized_graph_keeps_the_graph_and_warns() -> None:
     settings, warnings = settings_for(gpu_profile(), precision="fp32", graph="int8")
     assert settings.typing == "strong" and not settings.int8_flag

@@ -186,8 +186,9 @@ class TrtRunner(Runner):
                 with torch.cuda.graph(graph, stream=stream):
                     self.execute(context)
                 graph_note = "captured"
-            except RuntimeError as err:
-                graph, graph_note = None, f"capture failed: {str(err).splitlines()[0]}"
+            except (RuntimeError, PassError) as err:
+                graph, graph_note = None, f"capture failed: {(str(err).splitlines() or [type(err).__name__])[0]}"
+                stream.synchronize()
         captured = graph
 
         def step() -> None:

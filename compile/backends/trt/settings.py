@@ -183,16 +183,17 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
     typing: Typing = "strong" if build.strongly_typed else "weak"
     fp16_flag = int8_flag = False
     if typing == "strong":
-        if precision != "fp32" and graph_precision != precision:
+        if precision != "fp32" and not graph_carries(graph_precision, precision):
             raise PassError(f"a strongly typed build takes its precision from the graph, which is {graph_precision}, "
                             f"but the run asks for {precision}: add the {_precision_pass(precision)} pass before "
                             "build-trt, or set build.strongly_typed = false on TensorRT 10")
         if precision == "fp32" and graph_precision != "fp32":
             warnings.append(f"the graph carries {graph_precision} (Q/DQ or casts); a strongly typed build keeps it")
     else:
+        # "mixed" keeps its float layers in FP32 (that is what its search measured), so no FP16 flag.
         fp16_flag = precision in ("fp16", "int8")
-        int8_flag = precision == "int8"
-        if int8_flag and graph_precision != "int8":
+        int8_flag = precision in ("int8", "mixed")
+        if int8_flag and not graph_carries(graph_precision, "int8"):
             raise PassError("INT8 needs explicit Q/DQ in the graph (add the quantize-int8 pass); implicit INT8 "
                             "calibration is not supported")
     pools = {"workspace": build.workspace_mb * MIB}
@@ -213,6 +214,8 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
     if sparse and not hardware.sparse_tensor_cores:
         raise ProfileError(f"profile '{profile.name}': {hardware.name} has no sparse tensor cores for 2:4 weights")
     if build.dla_core is not None:
+        if precision == "mixed":
+            warnings.append("DLA runs only FP16 and INT8: the layers 'mixed' keeps in FP32 run on the GPU")
         if precision == "fp32":
             if not build.gpu_fallback:
                 raise ProfileError(f"profile '{profile.name}': DLA runs only FP16 and INT8, and GPU fallback is off; "
@@ -229,5 +232,12 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
     return settings, warnings
 
 
+def graph_carries(graph_precision: str, precision: str) -> bool:
+    """Whether a graph of ``graph_precision`` (Q/DQ -> int8 or mixed, float16 -> fp16) holds ``precision``."""
+    if precision in ("int8", "mixed"):
+        return graph_precision in ("int8", "mixed")
+    return graph_precision == precision
+
+
 def _precision_pass(precision: str) -> str:
-    return {"int8": "quantize-int8", "fp16": "cast-fp16"}.get(precision, precision)
+    return {"int8": "quantize-int8", "fp16": "cast-fp16", "mixed": "mixed-precision"}.get(precision, precision)
