@@ -1,0 +1,73 @@
+"""What INT8 saves per layer, measured with ONNX Runtime's profiler on the optimised graphs.
+
+Both models are profiled as the runtime artifact runs them (offline-optimised, so INT8 Q/DQ groups
+are fused into QLinear kernels and Conv+activation pairs into fused kernels). An optimised node keeps
+the name of the node it was built from, sometimes with a suffix; each profiled node is credited to
+the longest original node name it starts with. Nodes of the Q/DQ model that have no float
+counterpart (the Quantize/Dequantize left between kernels) are the price of INT8 and are charged to
+the node that consumes what they produce when that can be told, else spread over nothing (they are
+reported as overhead).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class LayerTiming:
+    #: Node name -> milliseconds per inference in the float model and in the INT8 model.
+    float_ms: dict[str, float]
+    int8_ms: dict[str, float]
+    float_total_ms: float
+    int8_total_ms: float
+    seconds: float
+
+    def saving_ms(self, node: str) -> float:
+        """Milliseconds the node saves by running in INT8 (negative: INT8 is slower there)."""
+        return self.float_ms.get(node, 0.0) - self.int8_ms.get(node, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"float_total_ms": round(self.float_total_ms, 3), "int8_total_ms": round(self.int8_total_ms, 3),
+                "seconds": round(self.seconds, 3)}
+
+
+def credit_to_nodes(profiled: dict[str, float], nodes: Iterable[str]) -> dict[str, float]:
+    """Profiled node times credited to original node names (exact name, else longest name prefix)."""
+    names = sorted(set(nodes), key=len, reverse=True)
+    credited: dict[str, float] = {}
+    for profiled_name, ms in profiled.items():
+        owner = profiled_name if profiled_name in credited or profiled_name in names else None
+        if owner is None:
+            owner = next((name for name in names if profiled_name.startswith(name)), None)
+        if owner is not None:
+            credited[owner] = credited.get(owner, 0.0) + ms
+    return credited
+
+
+def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[str], feed: dict[str, np.ndarray],
+                         iterations: int = 10, optimization: str = "extended", threads: int | None = None) -> LayerTiming:
+    """Per-node milliseconds of both models on ``feed``, credited to ``nodes`` (original node names)."""
+    import time
+
+    from compile.analyze.profiler import profile_nodes
+    from compile.backends.ort.runner import open_session
+
+    started = time.perf_counter()
+    node_names = list(nodes)
+    measured = []
+    with tempfile.TemporaryDirectory(prefix="compile-timing-") as scratch:
+        for label, path in (("float", float_model), ("int8", int8_model)):
+            optimized = Path(scratch) / f"{label}.opt.onnx"
+            del_session = open_session(path, threads=threads, optimization=optimization, optimized_path=optimized)
+            del del_session
+            profiled = profile_nodes(optimized, feed, iterations=iterations, warmup=2, optimization="disable", threads=threads)
+            measured.append((credit_to_nodes(profiled, node_names), sum(profiled.values())))
+    (float_ms, float_total), (int8_ms, int8_total) = measured
+    return LayerTiming(float_ms, int8_ms, float_total, int8_total, time.perf_counter() - started)

@@ -1,0 +1,256 @@
+"""mixed-precision: INT8 everywhere except the fewest layers that must stay in float to pass the gates.
+
+Runs for ``--precision mixed``. The ranges are those of ``quantize-int8`` (same calibration cache
+entry: model, data and method), so each candidate is a cheap re-quantization with some nodes
+excluded, never a recalibration. The steps:
+
+1. quantize everything and measure it on the validation data against the float ONNX model; if the
+   accuracy gates pass, that is the answer (no layer in float);
+2. rank the quantized layers by the error each adds (:mod:`compile.mixed.sensitivity`, one pass
+   over a few inputs) divided by the time INT8 saves on it (:mod:`compile.mixed.timing`, ONNX
+   Runtime's profiler), so that INT8 is kept where it buys the most time;
+3. keep the first 1, 2, 4, ... ranked layers in float until the gates pass, then bisect to the
+   fewest that do (:mod:`compile.mixed.search`).
+
+Layers kept "in float" stay FP32 (the right choice on the ``cpu`` profile, where FP16 is slower).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.passes.base import Pass, PassContext, PassResult
+from compile.passes.quantize_int8 import QuantizeInt8Options, QuantizeInt8Pass
+from compile.profiles import Profile
+from compile.settings import RunSettings
+
+OUTPUT_FILE = "model.mixed.onnx"
+#: How many ranked layers the report lists.
+REPORT_RANKING = 15
+
+
+class MixedPrecisionOptions(QuantizeInt8Options):
+    #: Validation inputs each candidate is measured on (default: the profile's ``validation.samples``).
+    samples: int = Field(default=64, ge=1)
+    seed: int = 0
+    #: Inputs the one-pass sensitivity analysis runs on, and their batch.
+    sensitivity_samples: int = Field(default=16, ge=1)
+    #: "error-per-ms": added error divided by the time INT8 saves on the layer; "error": added error only.
+    ranking: Literal["error-per-ms", "error"] = "error-per-ms"
+    #: Profiled inferences per model for the per-layer timing.
+    profile_iterations: int = Field(default=10, ge=1)
+    #: Accuracy gates the search must pass (default: the profile's gates with ``--gate`` overrides);
+    #: gates on figures the search does not measure (latency) are left to the run's own gates.
+    gates: dict[str, float] = Field(default_factory=dict)
+
+
+class MixedPrecisionPass(Pass):
+    name = "mixed-precision"
+    description = "INT8 with the fewest layers left in float that pass the accuracy gates (sensitivity-ranked search)."
+    consumes = (ONNX,)
+    produces = ONNX
+    Options = MixedPrecisionOptions
+    options: MixedPrecisionOptions
+
+    @classmethod
+    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
+        resolved = QuantizeInt8Pass.resolve_options({}, profile, settings)
+        resolved.update({"samples": profile.validation.samples, "seed": profile.validation.seed,
+                         "gates": {**profile.gates, **settings.gates}})
+        resolved.update(entry_options)
+        return resolved
+
+    def applies(self, settings: RunSettings) -> str | None:
+        return None if settings.precision == "mixed" else f"precision is {settings.precision}, not mixed"
+
+    def _quantizer(self, exclude: list[str]) -> QuantizeInt8Pass:
+        int8_keys = set(QuantizeInt8Options.model_fields)
+        options = {key: value for key, value in self.options.model_dump().items() if key in int8_keys}
+        options["exclude_nodes"] = sorted({*self.options.exclude_nodes, *exclude})
+        return QuantizeInt8Pass(**options)
+
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        from compile.data.eval_set import data_identity
+
+        return {"calibration": self._quantizer([])._source(ctx).identity(),
+                "data": data_identity(ctx.model_info(), ctx.settings.data, self.options.samples, self.options.seed)}
+
+    def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
+        from compile.calibration.ranges import calibrate
+        from compile.data.eval_set import build_eval_set
+        from compile.mixed.overlap import data_overlap
+        from compile.mixed.search import search_float_layers
+        from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
+        from compile.passes.quantize_int8 import qdq_structure
+        from compile.validate.reference import run_batched_onnx
+
+        started = time.perf_counter()
+        source = inputs[ONNX]
+        if not isinstance(source, OnnxModel):
+            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
+        info = ctx.model_info()
+        o = self.options
+        base = self._quantizer([])
+        calib = calibrate(source.path, base._source(ctx), o.method, o.percentile, ctx.run_dir / ".calibration-cache", ctx.log)
+        ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
+                f"method {calib.method}")
+        warnings: list[str] = []
+        overlap = data_overlap(info, ctx.settings.data, o.samples, ctx.settings.calib, o.size)
+        if overlap:
+            warnings.append(overlap)
+        data = build_eval_set(info, ctx.settings.data, o.samples, o.seed)
+        ctx.log(f"  search validates on {data.description}")
+        reference = run_batched_onnx(source.path, data)
+        scratch = ctx.work_dir / "candidates"
+        scratch.mkdir(parents=True, exist_ok=True)
+        evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, o.gates)
+
+        ranking_record: list[dict[str, Any]] = []
+        sensitivity_seconds = timing_seconds = 0.0
+        first = evaluator.evaluate([])
+        if first.passed:
+            ranked: list[str] = []
+        else:
+            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, ctx)
+        result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log)
+        if not result.passed:
+            warnings.append(f"the gates fail even with all {len(ranked)} ranked layers in float")
+
+        out = ctx.output_path(OUTPUT_FILE)
+        self._quantizer(result.float_layers)._quantize(source.path, out, calib.entry.ranges_path, calib.method)
+        final = load_onnx(out)
+        set_model_info(final, model_info_from_onnx(load_onnx(source.path, load_external_data=False), source.path.stem))
+        save_onnx(final, out)
+        seconds = time.perf_counter() - started
+        chosen = result.chosen
+        cost = {"seconds": round(seconds, 3), "evaluations": len(result.evaluations),
+                "search_seconds": round(result.seconds, 3), "sensitivity_seconds": round(sensitivity_seconds, 3),
+                "timing_seconds": round(timing_seconds, 3), "calibration_seconds": round(calib.seconds, 3),
+                "calibration_cached": calib.cache_hit}
+        if calib.seconds > 0:
+            cost["times_calibration"] = round(seconds / calib.seconds, 2)
+        record = {
+            "precision": "mixed",
+            "convention": o.convention,
+            "float_layers": result.float_layers,
+            "passed": result.passed,
+            "ranking": o.ranking,
+            "ranked_layers": len(ranked),
+            "top_ranked": ranking_record[:REPORT_RANKING],
+            "search": result.to_dict(),
+            "cost": cost,
+            "validation_data": data.description,
+            "calibration": calib.to_record(),
+            **qdq_structure(final),
+        }
+        report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "ranked_layers",
+                                                                   "top_ranked", "search", "cost", "validation_data")}}
+        report["mixed_precision"]["calibration_data"] = calib.data
+        if overlap:
+            report["mixed_precision"]["data_warning"] = overlap
+        metrics = {"float_layers": float(len(result.float_layers)), "search_evaluations": float(len(result.evaluations)),
+                   "search_seconds": seconds}
+        if chosen is not None and "top1_agreement" in chosen.metrics:
+            metrics["search_top1_agreement"] = chosen.metrics["top1_agreement"]
+        ctx.log(f"  kept {len(result.float_layers)} layer(s) in float after {len(result.evaluations)} evaluations "
+                f"({seconds:.1f}s)")
+        return PassResult(OnnxModel(path=out, precision="mixed", sparsity=source.sparsity), record=record, report=report,
+                          metrics=metrics, warnings=warnings)
+
+    def _rank(self, float_path: Path, int8_path: Path, data: Any, ctx: PassContext) -> tuple[list[str], list[dict[str, Any]], float, float]:
+        """Layers in the order the search leaves them in float, with the figures behind the order."""
+        from compile.mixed.sensitivity import rank_layers
+        from compile.mixed.timing import measure_layer_timing
+
+        o = self.options
+        started = time.perf_counter()
+        sample = build_subset(data, o.sensitivity_samples)
+        layers = rank_layers(float_path, int8_path, sample.batches(o.batch_size))
+        sensitivity_seconds = time.perf_counter() - started
+        ctx.log(f"  sensitivity: {len(layers)} quantized layers scored on {sample.size} inputs in {sensitivity_seconds:.1f}s")
+        savings: dict[str, float] | None = None
+        timing_seconds = 0.0
+        if o.ranking == "error-per-ms":
+            feed = sample.batches(1)[0]
+            timing = measure_layer_timing(float_path, int8_path, [layer.node for layer in layers], feed, o.profile_iterations)
+            timing_seconds = timing.seconds
+            savings = {layer.node: timing.saving_ms(layer.node) for layer in layers}
+            ctx.log(f"  timing: float {timing.float_total_ms:.2f} ms, int8 {timing.int8_total_ms:.2f} ms per inference "
+                    f"(profiled in {timing_seconds:.1f}s)")
+        ordered = priority_order([(layer.node, layer.score) for layer in layers], savings)
+        by_node = {layer.node: layer for layer in layers}
+        record = []
+        for node, priority in ordered:
+            entry = by_node[node].to_dict()
+            entry["priority"] = round(priority, 8)
+            if savings is not None:
+                entry["int8_saving_ms"] = round(savings[node], 4)
+            record.append(entry)
+        return [node for node, _ in ordered], record, sensitivity_seconds, timing_seconds
+
+
+def priority_order(scores: list[tuple[str, float]], savings: dict[str, float] | None = None) -> list[tuple[str, float]]:
+    """Layers that add error, most worth keeping in float first: error added, per ms INT8 saves on it.
+
+    A layer where INT8 saves nothing (or loses time) is charged a small floor (a tenth of the median
+    saving), so it goes early but a layer adding far more error still goes first."""
+    harmful = [(node, score) for node, score in scores if score > 0]
+    if savings is None:
+        return sorted(harmful, key=lambda item: item[1], reverse=True)
+    positive = [savings.get(node, 0.0) for node, _ in harmful if savings.get(node, 0.0) > 0]
+    floor = max(0.1 * statistics.median(positive), 1e-6) if positive else 1.0
+    priorities = [(node, score / max(savings.get(node, 0.0), floor)) for node, score in harmful]
+    return sorted(priorities, key=lambda item: item[1], reverse=True)
+
+
+def build_subset(data: Any, count: int) -> Any:
+    """The first ``count`` inputs of an eval set."""
+    from compile.data.eval_set import EvalSet
+
+    feeds = {name: array[:count] for name, array in data.feeds.items()}
+    labels = data.labels[:count] if data.labels is not None else None
+    return EvalSet(feeds, labels, f"first {count} of {data.description}", data.source)
+
+
+class _Evaluator:
+    """Builds the model with some layers in float and measures it against the float reference."""
+
+    def __init__(self, owner: MixedPrecisionPass, source: Path, ranges: Path, method: str, scratch: Path, data: Any,
+                 reference: dict[str, Any], gates: dict[str, float]) -> None:
+        self.owner, self.source, self.ranges, self.method = owner, source, ranges, method
+        self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
+        self.built = 0
+        #: The all-INT8 model (kept: the sensitivity analysis and the timing read it).
+        self.all_int8 = self.build([])
+
+    def build(self, layers: list[str]) -> Path:
+        self.built += 1
+        out = self.scratch / f"candidate-{self.built}.onnx"
+        self.owner._quantizer(layers)._quantize(self.source, out, self.ranges, self.method)
+        return out
+
+    def evaluate(self, layers: list[str]) -> Any:
+        from compile.backends.ort.runner import OrtRunner
+        from compile.mixed.search import Evaluation
+        from compile.validate.compare import compare_outputs
+        from compile.validate.gates import evaluate_gates
+        from compile.validate.reference import run_batched
+
+        started = time.perf_counter()
+        path = self.build(layers) if layers else self.all_int8
+        with OrtRunner(path, optimization="extended") as runner:
+            outputs = run_batched(runner, self.data)
+        if path != self.all_int8:
+            path.unlink(missing_ok=True)
+        _, metrics = compare_outputs(self.reference, outputs, self.data.labels)
+        results = [gate for gate in evaluate_gates(self.gates, metrics) if not gate.skipped]
+        shown = {gate.metric for gate in results} | {"top1_agreement", "cosine_similarity"}
+        kept = {key: round(value, 6) for key, value in metrics.items() if key in shown}
+        return Evaluation(list(layers), all(gate.passed for gate in results), kept,
+                          [gate.name for gate in results if not gate.passed], time.perf_counter() - started)
