@@ -92,6 +92,16 @@ def _prefix_failed(job: MatrixJob, prefix: SharedPrefix, failed: JobResult) -> J
                      error_type=failed.error_type, host=failed.host)
 
 
+def interleave(jobs: list[MatrixJob]) -> list[MatrixJob]:
+    """Round-robin over models (each model's first job first), so two jobs of one model seldom run at
+    once: the later one then finds more of its stages (an identical build, a calibration) in the cache."""
+    per_model: dict[str, list[MatrixJob]] = {}
+    for job in jobs:
+        per_model.setdefault(job.model, []).append(job)
+    rounds = max((len(group) for group in per_model.values()), default=0)
+    return [group[i] for i in range(rounds) for group in per_model.values() if i < len(group)]
+
+
 def run_matrix(plan: MatrixPlan, log: Callable[[str], None] = print) -> MatrixResult:
     """Run every job of ``plan`` (a failing or crashing job never stops the others) and write the report."""
     from compile.matrix.report import write_matrix_report
@@ -145,6 +155,7 @@ def run_matrix(plan: MatrixPlan, log: Callable[[str], None] = print) -> MatrixRe
                     f"({job_results[job.name].error})")
             else:
                 todo.append(job)
+        todo = interleave(todo)
         for job, result in zip(todo, executor.run([_spec(plan, j, token) for j in todo], on_job), strict=True):
             job_results[job.name] = result
         executor_info = executor.describe()

@@ -112,3 +112,11 @@ def test_cli_dry_run_prints_the_plan_and_bad_input_exits_2(cpu_b: Path, tmp_path
     with pytest.raises(SystemExit) as exit_:
         main(["matrix", "--models", "tiny_cnn", "--profiles", "cpu", "--precision", "fp8", "--dry-run"])
     assert exit_.value.code == 2
+
+
+def test_jobs_are_interleaved_across_models(cpu_b: Path, tmp_path: Path) -> None:
+    from compile.matrix.runner import interleave
+
+    plan = make_plan(MatrixSettings(models=("a", "b"), profiles=("cpu", str(cpu_b)), out=tmp_path))
+    assert [j.name for j in interleave(list(plan.jobs))] == ["a-cpu-fp32", "b-cpu-fp32", "a-cpu-b-fp32", "b-cpu-b-fp32"]
+    assert interleave([]) == []
