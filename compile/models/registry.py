@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,10 @@ def resolve_model(reference: str, weights: Path | None = None) -> Artifact:
         return TorchModel(source=f"factory:{reference}", spec={"module_sha256": source_id, "weights": weights_id})
     if reference in EXTRA_MODELS:
         return TorchModel(source=f"builtin:{reference}", spec={"weights": weights_id, "pretrained": _builtin_pretrained(reference)})
+    memo_key = _torchvision_memo_key(reference, weights)
+    memo = _read_memo()
+    if memo_key in memo:
+        return TorchModel(source=f"torchvision:{reference}", spec=memo[memo_key])
     names = torchvision_names()
     if reference not in names:
         close = difflib.get_close_matches(reference, names + list(EXTRA_MODELS), n=3, cutoff=0.6)
@@ -85,7 +90,48 @@ def resolve_model(reference: str, weights: Path | None = None) -> Artifact:
         raise ModelNotFoundError(f"unknown model '{reference}'{hint}")
     checkpoint = weights or _cached_torchvision_checkpoint(reference)
     weights_desc = f"file:{hash_file(checkpoint)}" if checkpoint else f"random-init(seed={RANDOM_SEED})"
-    return TorchModel(source=f"torchvision:{reference}", spec={"weights": weights_desc})
+    spec = {"weights": weights_desc}
+    _write_memo(memo_key, spec)
+    return TorchModel(source=f"torchvision:{reference}", spec=spec)
+
+
+def _memo_path() -> Path:
+    root = os.environ.get("COMPILE_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "compile")
+    return Path(root) / "torchvision-models.json"
+
+
+def _torchvision_memo_key(reference: str, weights: Path | None) -> str:
+    """What a torchvision name resolves from: the torchvision release, the hub cache folder's state and
+    the weights file's identity. Remembering the answer spares importing torchvision (seconds) on reruns."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tv_version = version("torchvision")
+    except PackageNotFoundError:
+        tv_version = "missing"
+    checkpoints = _torch_hub_dir() / "checkpoints"
+    hub_state = checkpoints.stat().st_mtime_ns if checkpoints.is_dir() else 0
+    weights_state = f"{weights.resolve()}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}" if weights else ""
+    return hash_json([reference, tv_version, str(checkpoints), hub_state, weights_state])
+
+
+def _read_memo() -> dict[str, Any]:
+    try:
+        data = json.loads(_memo_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_memo(key: str, spec: dict[str, Any]) -> None:
+    from compile.fsutil import write_json_atomic
+
+    memo = _read_memo()
+    memo[key] = spec
+    try:
+        write_json_atomic(_memo_path(), memo)
+    except OSError:
+        pass  # a read-only home only costs the next run the torchvision import
 
 
 def _builtin_pretrained(name: str) -> str:
@@ -140,6 +186,13 @@ def load_torch_model(artifact: TorchModel, weights: Path | None = None) -> Loade
     if weights is not None and kind != "torchvision":
         _load_weights(loaded.module, weights)
         loaded.info = _replace_weights(loaded.info, f"weights file {weights.name} (weights_only=True)")
+    if artifact.spec.get("weights_path"):
+        # Weights a pass produced (e.g. 2:4 pruned and recovered by `sparsify`), on top of the source's own.
+        produced = Path(artifact.spec["weights_path"])
+        if not produced.is_file():
+            raise UserInputError(f"weights file {produced} made by an earlier stage is missing; rerun with --force")
+        _load_weights(loaded.module, produced)
+        loaded.info = _replace_weights(loaded.info, f"{loaded.info.weights}; then {produced.name} (weights_only=True)")
     loaded.module.eval()
     if not loaded.example_inputs:
         loaded.example_inputs = tuple(_example_tensor(spec) for spec in loaded.info.inputs)
