@@ -131,15 +131,18 @@ class TrtRunner(Runner):
     def to_device(self, feed: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         import torch
 
-        engine = self._require_engine()
-        return {name: torch.from_numpy(np.ascontiguousarray(array)).to("cuda").to(torch_dtype(engine.get_tensor_dtype(name)))
-                for name, array in feed.items()}
+        engine, stream = self._require_engine(), self._require_stream()
+        # Copies and allocations go on the runner's stream, the one TensorRT executes on.
+        with torch.cuda.stream(stream):
+            return {name: torch.from_numpy(np.ascontiguousarray(array)).to("cuda").to(torch_dtype(engine.get_tensor_dtype(name)))
+                    for name, array in feed.items()}
 
     def bind(self, context: trt.IExecutionContext, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Set input shapes and addresses on ``context``; allocate and bind outputs of the resulting shapes."""
+        """Set input shapes and addresses on ``context``; allocate and bind outputs of the resulting shapes.
+        The caller keeps ``inputs`` and the returned outputs alive while the context may run."""
         import torch
 
-        engine = self._require_engine()
+        engine, stream = self._require_engine(), self._require_stream()
         for name, tensor in inputs.items():
             if not context.set_input_shape(name, list(tensor.shape)):
                 raise UserInputError(f"{self.engine_path.name}: input '{name}' shape {tuple(tensor.shape)} is outside "
@@ -149,7 +152,8 @@ class TrtRunner(Runner):
         for name in self._outputs:
             dims = context.get_tensor_shape(name)
             shape = [int(dims[i]) for i in range(len(dims))]
-            outputs[name] = torch.empty(shape, dtype=torch_dtype(engine.get_tensor_dtype(name)), device="cuda")
+            with torch.cuda.stream(stream):
+                outputs[name] = torch.empty(shape, dtype=torch_dtype(engine.get_tensor_dtype(name)), device="cuda")
             context.set_tensor_address(name, outputs[name].data_ptr())
         return outputs
 
@@ -175,7 +179,8 @@ class TrtRunner(Runner):
         import torch
 
         context, stream = self._require_context(), self._require_stream()
-        outputs = self.bind(context, self.to_device(feed))
+        inputs = self.to_device(feed)
+        outputs = self.bind(context, inputs)
         self.execute(context)  # the first enqueue after a shape change must happen outside capture
         stream.synchronize()
         graph: torch.cuda.CUDAGraph | None = None
@@ -198,8 +203,9 @@ class TrtRunner(Runner):
                 self.execute(context)
 
         times = _time_events(step, stream, warmup, iterations)
-        del outputs
-        return {"cuda_graph": graph is not None, "cuda_graph_note": graph_note, **_summary(times)}
+        used_graph = captured is not None
+        del inputs, outputs
+        return {"cuda_graph": used_graph, "cuda_graph_note": graph_note, **_summary(times)}
 
     def host_latency(self, feed: dict[str, np.ndarray], warmup: int, iterations: int) -> dict[str, Any]:
         """Milliseconds per ``infer`` call: host-to-device copies, execution, device-to-host copies."""
@@ -218,10 +224,12 @@ class TrtRunner(Runner):
         context = engine.create_execution_context()
         profiler = make_layer_profiler()
         context.profiler = profiler
-        self.bind(context, self.to_device(feed))
+        inputs = self.to_device(feed)
+        outputs = self.bind(context, inputs)
         for _ in range(iterations):
             self.execute(context)
             stream.synchronize()
+        del inputs, outputs
         return {name: float(np.mean(values)) for name, values in profiler.times.items()}
 
     # -- state -----------------------------------------------------------------------------------------
