@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from compile.errors import ProfileError
 
-Precision = Literal["fp32", "fp16", "int8"]
+#: "mixed": INT8 with the fewest layers left in float that pass the gates (the mixed-precision pass).
+Precision = Literal["fp32", "fp16", "int8", "mixed"]
 CalibMethod = Literal["minmax", "entropy", "percentile"]
 #: "tensorrt": signed INT8 activations and weights, zero point 0 (what TensorRT consumes).
 #: "onnxruntime-cpu": unsigned 8-bit activations, signed per-channel weights (fast x86 kernels).
@@ -46,7 +47,7 @@ class Hardware(_Strict):
 
 class PrecisionSettings(_Strict):
     default: Precision = "fp32"
-    allowed: list[Precision] = Field(default_factory=lambda: ["fp32", "fp16", "int8"])
+    allowed: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32", "fp16", "int8"]))
     int8_convention: Int8Convention = "tensorrt"
 
     @model_validator(mode="after")
@@ -66,7 +67,9 @@ class Calibration(_Strict):
 class Sparsity(_Strict):
     allowed: bool = False
     min_channels: int = Field(default=256, ge=4, description="Prune only layers with at least this many input and output channels.")
-    exclude: list[str] = Field(default_factory=list, description="Layer names never pruned.")
+    exclude: list[str] = Field(default_factory=list, description="Layer names never pruned (fnmatch globs: module, node or weight name).")
+    min_kernel: int = Field(default=1, ge=1, description="Prune only convolutions whose kernel is at least this wide (3: skip 1x1).")
+    skip_first_conv: bool = Field(default=True, description="Never prune the model's first convolution.")
     recover_steps: int = Field(default=0, ge=0)
     recover_batch_size: int = Field(default=16, ge=1)
     recover_lr: float = Field(default=1e-4, gt=0)

@@ -108,11 +108,11 @@ def preprocess_image(path: Path, pre: Preprocessing) -> np.ndarray:
     left = int(round((size[0] - pre.crop) / 2.0))
     top = int(round((size[1] - pre.crop) / 2.0))
     rgb = rgb.crop((left, top, left + pre.crop, top + pre.crop))
-    array = np.asarray(rgb, dtype=np.float32) / 255.0
+    pixels: np.ndarray = np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
     if pre.channel_order == "BGR":
-        array = array[..., ::-1]
-    array = (array - np.asarray(pre.mean, dtype=np.float32)) / np.asarray(pre.std, dtype=np.float32)
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+        pixels = pixels[..., ::-1]
+    normalized: np.ndarray = (pixels - np.asarray(pre.mean, dtype=np.float32)) / np.asarray(pre.std, dtype=np.float32)
+    return np.ascontiguousarray(normalized.transpose(2, 0, 1), dtype=np.float32)
 
 
 def iter_batches(folder: ImageFolder, pre: Preprocessing, batch_size: int) -> Iterator[tuple[np.ndarray, list[int | None]]]:
