@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("compile.cli.stage_cmds:export_command", "Export a PyTorch model to ONNX (checked against PyTorch)."),
     "simplify": ("compile.cli.stage_cmds:simplify_command", "Export and simplify the ONNX graph."),
     "quantize": ("compile.cli.quantize_cmd:quantize_command", "Calibrate and insert INT8 Q/DQ (or cast to FP16), stopping before the build."),
+    "sparsify": ("compile.cli.sparsify_cmd:sparsify_command", "Prune to 2:4, recover by distillation, verify (up to the build)."),
     "build": ("compile.cli.stage_cmds:build_command", "Run the passes up to the profile's build stage."),
     "validate": ("compile.cli.validate_cmd:validate_command", "Check accuracy parity of a candidate against a reference (or a stored run)."),
     "benchmark": ("compile.cli.stage_cmds:benchmark_command", "Build, then measure latency and throughput."),

@@ -17,10 +17,13 @@ ENTRY_POINT_GROUP = "compile.passes"
 
 #: The built-in passes, in pipeline order.
 BUILTIN_PASSES: dict[str, str] = {
+    "sparsify": "compile.passes.sparsify:SparsifyPass",
     "export": "compile.passes.export:ExportPass",
     "simplify": "compile.passes.simplify:SimplifyPass",
+    "sparsify-onnx": "compile.passes.sparsify_onnx:SparsifyOnnxPass",
     "quantize-int8": "compile.passes.quantize_int8:QuantizeInt8Pass",
     "cast-fp16": "compile.passes.cast_fp16:CastFp16Pass",
+    "verify-sparsity": "compile.passes.verify_sparsity:VerifySparsityPass",
     "build-ort": "compile.passes.build_ort:BuildOrtPass",
     "build-trt": "compile.passes.build_trt:BuildTrtPass",
     "validate": "compile.passes.validate:ValidatePass",

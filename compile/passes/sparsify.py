@@ -1,0 +1,224 @@
+"""sparsify: prune the PyTorch model to 2:4 and recover its accuracy by distillation from the dense model.
+
+Consumes and produces a ``torch`` artifact. A TorchModel is a recipe, not a pickle, so the pruned and
+recovered weights are saved as a state dict (``model.sparse.pt``, loaded back with
+``weights_only=True``) and the output is the same source with ``spec["weights_path"]`` pointing at it.
+The report compares dense, pruned and recovered accuracy on the validation images.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from compile.artifacts import TORCH, Artifact, TorchModel
+from compile.passes.base import Pass, PassContext, PassResult
+from compile.sparsity.options import DENSE_SKIP, RulesOptions, rules_from_profile
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from compile.models.registry import LoadedModel
+    from compile.models.spec import ModelInfo
+    from compile.profiles import Profile
+    from compile.settings import RunSettings
+
+OUTPUT_FILE = "model.sparse.pt"
+EVAL_BATCH = 16
+
+
+class SparsifyOptions(RulesOptions):
+    recover_steps: int = Field(default=0, ge=0)
+    recover_batch_size: int = Field(default=16, ge=1)
+    recover_lr: float = Field(default=1e-4, gt=0)
+    #: How many calibration images recovery trains on.
+    recover_images: int = Field(default=64, ge=1)
+    #: How many validation inputs the dense / pruned / recovered comparison uses.
+    eval_samples: int = Field(default=64, ge=1)
+    seed: int = 0
+
+
+class SparsifyPass(Pass):
+    name = "sparsify"
+    description = "Prune Conv/Linear weights to 2:4 in PyTorch, then recover by distillation from the dense model."
+    consumes = (TORCH,)
+    produces = TORCH
+    Options = SparsifyOptions
+    options: SparsifyOptions
+
+    @classmethod
+    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
+        section = profile.sparsity
+        options: dict[str, Any] = {
+            **rules_from_profile(profile), "recover_steps": section.recover_steps,
+            "recover_batch_size": section.recover_batch_size, "recover_lr": section.recover_lr,
+            "recover_images": settings.calib_size or profile.calibration.size, "eval_samples": profile.validation.samples,
+            **entry_options,
+        }
+        if settings.recover_steps is not None:
+            options["recover_steps"] = settings.recover_steps
+        return options
+
+    def applies(self, settings: RunSettings) -> str | None:
+        return None if settings.sparsity == "2:4" else DENSE_SKIP
+
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        from compile.data.eval_set import EMBEDDED_IMAGES, data_identity
+
+        info = ctx.model_info()
+        calib = ctx.settings.calib or EMBEDDED_IMAGES
+        return {"recover_data": data_identity(info, calib, self.options.recover_images, self.options.seed),
+                "eval_data": data_identity(info, ctx.settings.data, self.options.eval_samples, 0)}
+
+    def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
+        from compile.hashing import hash_file
+        from compile.models.registry import load_torch_model
+        from compile.sparsity.torch_prune import layer_macs, masks_hold, prune_module
+
+        source = inputs[TORCH]
+        assert isinstance(source, TorchModel)
+        loaded = load_torch_model(source, ctx.settings.weights)
+        teacher = loaded.module
+        student = copy.deepcopy(teacher)
+        pruned = prune_module(student, self.options.rules())
+        macs = layer_macs(teacher, tuple(_batch_of_one(t) for t in loaded.example_inputs))
+        for row in pruned.layers:
+            row["macs"] = macs.get(row["name"])
+        warnings: list[str] = []
+        section: dict[str, Any] = {"pattern": "2:4", "pytorch": _summary(pruned.layers, macs), "pytorch_layers": pruned.layers}
+        if not pruned.masks:
+            warnings.append(f"no layer is eligible for 2:4 under these rules (min_channels={self.options.min_channels}): "
+                            "the model stays dense")
+            return PassResult(source, record={"pruned_layers": 0}, modified=False, report={"sparsity": section},
+                              warnings=warnings)
+        ctx.log(f"  2:4: pruned {len(pruned.masks)} of {len(pruned.layers)} Conv/Linear layers "
+                f"({100 * section['pytorch']['pruned_share_of_non_depthwise_macs']:.1f}% of non-depthwise MACs)")
+        evaluation = _evaluation_set(loaded.info, ctx, self.options.eval_samples)
+        accuracy: dict[str, Any] = {"data": evaluation[2]}
+        dense_out = _predict(teacher, evaluation[0])
+        accuracy.update(_scores("pruned", _predict(student, evaluation[0]), dense_out, evaluation[1]))
+        recovery = None
+        if self.options.recover_steps:
+            batches, described = _recovery_batches(loaded, ctx, self.options)
+            ctx.log(f"  recovery: distilling from the dense model on {described}")
+            recovery = _recover(student, teacher, pruned.masks, batches, self.options, ctx)
+            recovery["data"] = described
+            accuracy.update(_scores("recovered", _predict(student, evaluation[0]), dense_out, evaluation[1]))
+        else:
+            warnings.append("2:4 without recovery (recover_steps = 0): expect a large accuracy drop; use --recover-steps N")
+        accuracy.update(_scores("dense", dense_out, dense_out, evaluation[1]))
+        if not masks_hold(student, pruned.masks):
+            raise self.fail("a pruned weight became non-zero during recovery")
+        section.update({"accuracy": accuracy, "recovery": recovery})
+        path = self._save(student, ctx)
+        digest = hash_file(path)
+        spec = {**source.spec, "weights": f"sparse:{digest}", "weights_path": str(path), "sparsity": "2:4"}
+        metrics = {f"sparsity_{k}": float(v) for k, v in accuracy.items() if isinstance(v, (int, float))}
+        record = {"pruned_layers": len(pruned.masks), "weights_file": path.name, "weights_sha256": digest,
+                  "recovery_seconds": recovery["seconds"] if recovery else 0.0}
+        return PassResult(TorchModel(source=source.source, spec=spec), record=record, report={"sparsity": section},
+                          metrics=metrics, warnings=warnings)
+
+    def _save(self, module: torch.nn.Module, ctx: PassContext) -> Path:
+        """Write the state dict in the work folder, then move it into the run directory (the pipeline
+        only moves files of artifacts that have a path, and a TorchModel has none)."""
+        import torch
+
+        staged = ctx.output_path(OUTPUT_FILE)
+        torch.save(module.state_dict(), staged)
+        final = (ctx.run_dir / OUTPUT_FILE).resolve()
+        os.replace(staged, final)
+        return final
+
+
+def _batch_of_one(tensor: Any) -> Any:
+    return tensor[:1] if hasattr(tensor, "shape") and tensor.shape and tensor.shape[0] > 1 else tensor
+
+
+def _summary(layers: list[dict[str, Any]], macs: dict[str, int]) -> dict[str, Any]:
+    total = sum(macs.values())
+    non_dw = sum(macs.get(r["name"], 0) for r in layers if not (r["groups"] > 1 and r["groups"] == r["in_channels"]))
+    eligible = sum(macs.get(r["name"], 0) for r in layers if r["eligible"])
+    pruned = sum(macs.get(r["name"], 0) for r in layers if r["pruned"])
+    return {"layers": len(layers), "pruned_layers": sum(r["pruned"] for r in layers), "macs_total": total,
+            "pruned_share_of_eligible_macs": round(pruned / eligible, 4) if eligible else 0.0,
+            "pruned_share_of_non_depthwise_macs": round(pruned / non_dw, 4) if non_dw else 0.0,
+            "pruned_share_of_all_macs": round(pruned / total, 4) if total else 0.0}
+
+
+def _evaluation_set(info: ModelInfo, ctx: PassContext, samples: int) -> tuple[dict[str, np.ndarray], list[int] | None, str]:
+    from compile.data.eval_set import build_eval_set
+
+    data = build_eval_set(info, ctx.settings.data, samples)
+    return data.feeds, data.labels, data.description
+
+
+def _predict(module: torch.nn.Module, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    import numpy as np
+    import torch
+
+    from compile.sparsity.recover import _first_output
+
+    arrays = list(feeds.values())
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(arrays[0]), EVAL_BATCH):
+            batch = [torch.from_numpy(a[start:start + EVAL_BATCH]) for a in arrays]
+            outputs.append(_first_output(module(*batch)).detach().numpy())
+    return np.concatenate(outputs)
+
+
+def _scores(prefix: str, outputs: np.ndarray, dense: np.ndarray, labels: list[int] | None) -> dict[str, float]:
+    import numpy as np
+
+    scores: dict[str, float] = {}
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        cos = float((outputs * dense).sum() / (np.linalg.norm(outputs) * np.linalg.norm(dense) + 1e-12))
+        return {f"{prefix}_cosine_similarity": round(cos, 6)}
+    if prefix != "dense":
+        scores[f"{prefix}_top1_agreement"] = round(float((outputs.argmax(1) == dense.argmax(1)).mean()), 4)
+    if labels is not None and max(labels) < outputs.shape[1]:
+        scores[f"{prefix}_top1"] = round(float((outputs.argmax(1) == np.asarray(labels)).mean()), 4)
+    return scores
+
+
+def _recovery_batches(loaded: LoadedModel, ctx: PassContext, options: SparsifyOptions) -> tuple[Any, str]:
+    import torch
+
+    from compile.sparsity.recover import image_batches
+
+    info = loaded.info
+    if info.is_image_model:
+        from compile.data.eval_set import EMBEDDED_IMAGES
+        from compile.data.images import load_images, scan_image_folder
+
+        assert info.preprocessing is not None
+        root = ctx.settings.calib or EMBEDDED_IMAGES
+        folder = scan_image_folder(root).take(options.recover_images)
+        images, _ = load_images(folder, info.preprocessing, limit=options.recover_images)
+        described = f"{len(images)} images from {root} (random resized crop, flip)"
+        return image_batches(torch.from_numpy(images), options.recover_batch_size, options.seed), described
+    from compile.data.generated import generate_inputs
+
+    def draw(step: int) -> tuple[torch.Tensor, ...]:
+        feeds = generate_inputs(info.inputs, options.recover_batch_size, seed=options.seed + step)
+        return tuple(torch.from_numpy(feeds[spec.name]) for spec in info.inputs)
+
+    return draw, "generated inputs (the model takes no images)"
+
+
+def _recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str, torch.Tensor], batches: Any,
+             options: SparsifyOptions, ctx: PassContext) -> dict[str, Any]:
+    import torch
+
+    from compile.sparsity.recover import recover
+
+    torch.manual_seed(options.seed)
+    stats = recover(student, teacher, masks, batches, options.recover_steps, options.recover_lr,
+                    options.recover_batch_size, progress=ctx.settings.progress, log=ctx.log)
+    return stats.to_dict()

@@ -1,0 +1,77 @@
+"""sparsify-onnx: prune an ONNX graph's eligible weights to 2:4 and record which layers carry the pattern.
+
+For a model that arrived as ONNX this is the pruning (no recovery: validation measures the cost).
+After the PyTorch ``sparsify`` pass it prunes nothing new: the exported weights already carry 2:4 and
+are only recorded, so the verifier and the TensorRT builder know which layers are sparse.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from compile.artifacts import ONNX, TORCH, Artifact, OnnxModel, TorchModel
+from compile.passes.base import Pass, PassContext, PassResult
+from compile.sparsity.options import DENSE_SKIP, ORT_NOTE, RulesOptions, rules_from_profile
+
+if TYPE_CHECKING:
+    from compile.profiles import Profile
+    from compile.settings import RunSettings
+
+OUTPUT_FILE = "model.sparse.onnx"
+
+
+class SparsifyOnnxPass(Pass):
+    name = "sparsify-onnx"
+    description = "Prune eligible Conv/Gemm/MatMul weights of the ONNX graph to 2:4 (no-op on weights already 2:4)."
+    consumes = (ONNX,)
+    produces = ONNX
+    Options = RulesOptions
+    options: RulesOptions
+
+    @classmethod
+    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
+        return {**rules_from_profile(profile), **entry_options}
+
+    def applies(self, settings: RunSettings) -> str | None:
+        return None if settings.sparsity == "2:4" else DENSE_SKIP
+
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        return {"record_only": _pruned_in_torch(ctx)}
+
+    def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
+        from compile.onnx_io import load_onnx, save_onnx
+        from compile.sparsity.onnx_prune import prune_onnx
+
+        source = inputs[ONNX]
+        assert isinstance(source, OnnxModel)
+        model = load_onnx(source.path)
+        record_only = _pruned_in_torch(ctx)
+        result = prune_onnx(model, self.options.rules(), record_only=record_only)
+        out = ctx.output_path(OUTPUT_FILE)
+        save_onnx(model, out)
+        warnings: list[str] = []
+        if not result.pruned:
+            warnings.append(f"no layer carries 2:4 under these rules (min_channels={self.options.min_channels}): the model stays dense")
+        if result.newly_pruned and not record_only:
+            warnings.append(f"{len(result.newly_pruned)} layers pruned to 2:4 in ONNX without recovery (only a PyTorch model can "
+                            "be fine-tuned): validation measures the accuracy cost")
+        skipped = [row["name"] for row in result.layers if row["status"].startswith("dense (")]
+        if skipped:
+            warnings.append(f"{len(skipped)} eligible layers stay dense because PyTorch pruning did not cover them: {', '.join(skipped[:5])}")
+        note = ORT_NOTE if ctx.profile.backend == "onnxruntime" else None
+        if note:
+            warnings.append(note)
+        section: dict[str, Any] = {"onnx": {"mode": "record (pruned in PyTorch)" if record_only else "prune",
+                                            "layers_2to4": len(result.pruned), "newly_pruned": len(result.newly_pruned),
+                                            "already_2to4": len(result.already)}}
+        if note:
+            section["note"] = note
+        record = {"pruned": result.pruned, "newly_pruned": len(result.newly_pruned), "already_2to4": len(result.already),
+                  "record_only": record_only}
+        return PassResult(OnnxModel(path=out, precision=source.precision, sparsity="2:4"), record=record,
+                          report={"sparsity": section}, warnings=warnings)
+
+
+def _pruned_in_torch(ctx: PassContext) -> bool:
+    torch_model = ctx.artifacts.get(TORCH)
+    return isinstance(torch_model, TorchModel) and torch_model.spec.get("sparsity") == "2:4"
