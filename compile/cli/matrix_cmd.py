@@ -12,7 +12,7 @@ import click
 @click.command("matrix")
 @click.option("--models", "-m", multiple=True, required=True, help="Models, comma separated (any MODEL `compile run` takes).")
 @click.option("--profiles", "-p", multiple=True, required=True, help="Profile names or files, comma separated.")
-@click.option("--precision", "precisions", multiple=True, help="fp32, fp16, int8, comma separated (default: each profile's).")
+@click.option("--precision", "precisions", multiple=True, help="Precisions, comma separated (fp32, fp16, int8, ...; default: each profile's).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Output folder (default: runs/matrix).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=2, show_default=True,
               help="Local: worker processes. Ray without --address: CPUs of the local instance.")
@@ -35,10 +35,15 @@ def matrix_command(**options: Any) -> None:
     from compile.matrix.plan import DEFAULT_MATRIX_DIR, MatrixSettings, make_plan, parse_list
     from compile.validate.gates import parse_gate_overrides
 
+    from typing import get_args
+
+    from compile.profiles import Precision
+
+    known = get_args(Precision)
     precisions = parse_list(options["precisions"])
-    bad = [p for p in precisions if p not in ("fp32", "fp16", "int8")]
+    bad = [p for p in precisions if p not in known]
     if bad:
-        raise click.BadParameter(f"unknown precision '{bad[0]}' (choose from fp32, fp16, int8)", param_hint="--precision")
+        raise click.BadParameter(f"unknown precision '{bad[0]}' (choose from {', '.join(known)})", param_hint="--precision")
     settings = MatrixSettings(
         models=parse_list(options["models"]), profiles=parse_list(options["profiles"]),
         precisions=precisions or (None,), out=options["out"] or DEFAULT_MATRIX_DIR, jobs=options["jobs"],
