@@ -171,3 +171,40 @@ def test_layer_times_join_the_analyze_counts_of_the_source_graph(tmp_path: Path)
     assert conv["onnx_nodes"] == ["conv", "relu"]
     # 3x3 conv, 3 -> 8 channels, 16x16 output, batch 4 (the opt shape): 27 * 8 * 256 * 4 MACs.
     assert conv["analyze"][0]["macs"] == 27 * 8 * 16 * 16 * 4
+
+
+def test_onnxruntime_gpu_artifacts_need_onnxruntime_gpu(tmp_path: Path) -> None:
+    from compile.artifacts import RuntimeArtifact
+    from compile.backends import make_runner
+    from compile.backends.trt.ort_gpu import gpu_providers_available
+    from compile.errors import MissingDependencyError
+    from tests.trt.test_trt_sidecar import example
+
+    if gpu_providers_available():
+        pytest.skip("onnxruntime-gpu is installed here")
+    make_tiny_classifier(tmp_path / "model.trt-ep.onnx")
+    sidecar = {**example(), "runtime": "onnxruntime-gpu", "providers": [["TensorrtExecutionProvider", {}]]}
+    (tmp_path / "model.trt-ep.onnx.json").write_text(json.dumps(sidecar))
+    runner = make_runner(RuntimeArtifact(tmp_path / "model.trt-ep.onnx", "tensorrt", tmp_path / "model.trt-ep.onnx.json"))
+    assert runner.name == "onnxruntime-gpu"
+    with pytest.raises(MissingDependencyError, match="needs the 'onnxruntime-gpu' package"), runner:
+        pass
+
+
+def test_build_trt_for_onnxruntime_gpu_names_that_package(tmp_path: Path) -> None:
+    from compile.backends.trt.ort_gpu import gpu_providers_available
+    from compile.errors import MissingDependencyError
+    from compile.pipeline import Pipeline
+    from compile.profiles import parse_profile
+    from compile.settings import RunSettings
+
+    if gpu_providers_available():
+        pytest.skip("onnxruntime-gpu is installed here")
+    profile = parse_profile({"name": "ort-gpu", "backend": "tensorrt", "device": "gpu", "hardware": {"name": "any GPU"},
+                             "passes": [{"name": "build-trt", "runtime": "onnxruntime-gpu"}]})
+    onnx_path = make_tiny_classifier(tmp_path / "tiny.onnx")
+    pipeline = Pipeline(RunSettings(model=str(onnx_path), profile="ort-gpu", out=tmp_path / "run", progress=False),
+                        profile=profile, log=lambda line: None)
+    with pytest.raises(MissingDependencyError, match="ONNX Runtime's TensorRT/CUDA providers for profile 'ort-gpu' "
+                                                     "needs the 'onnxruntime-gpu' package"):
+        pipeline.run()

@@ -96,6 +96,13 @@ class TrtRunner(Runner):
         from compile.backends.trt.compat import check_compatible, local_target
 
         self.warnings = check_compatible(self.sidecar, local_target(), self.engine_path.name)
+        expected = self.sidecar.get("engine_sha256")
+        if expected:
+            from compile.hashing import hash_file
+
+            if hash_file(self.engine_path) != expected:
+                raise UserInputError(f"{self.engine_path.name} does not match its sidecar (engine_sha256 differs): "
+                                     "the sidecar describes another engine")
         import tensorrt as trt
         import torch
 
