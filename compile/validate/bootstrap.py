@@ -4,6 +4,11 @@ Validation sets in CI are small (tens to a few thousand images), so a point valu
 how sure a result is. A paired bootstrap resamples *samples* (the same indices for reference and
 candidate), so the interval of an accuracy drop reflects how often the two models disagree on the
 same image, not the noise of each accuracy on its own.
+
+When every sample is identical (the candidate agrees on every image, or no pair is discordant) the
+bootstrap interval collapses to a point, which would claim certainty from a few dozen images; the
+exact Clopper-Pearson bound for zero events is reported instead (about 3/n at 95%: 64 images that
+all agree still allow an agreement of 94.4%, a drop of up to 5.6 points).
 """
 
 from __future__ import annotations
@@ -56,7 +61,22 @@ def bootstrap_mean(values: Sequence[float] | np.ndarray, resamples: int = DEFAUL
         means[start:start + count] = data[indices].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return Interval(float(data.mean()), float(low), float(high), confidence, resamples)
+    interval = Interval(float(data.mean()), float(low), float(high), confidence, resamples)
+    if np.all(data == data[0]) and data[0] in (0.0, 1.0):
+        # Every sample identical (all agree, or none): resampling cannot move the mean, so the
+        # percentile interval collapses to a point. Use the exact (Clopper-Pearson) bound for zero
+        # events instead: with n samples and none of the other kind, the rate of the other kind
+        # can still be up to 1 - (alpha)^(1/n) (about 3/n at 95%).
+        bound = zero_event_bound(data.size, confidence)
+        interval = Interval(interval.value, 1.0 - bound if data[0] == 1.0 else 0.0,
+                            1.0 if data[0] == 1.0 else bound, confidence, resamples)
+    return interval
+
+
+def zero_event_bound(samples: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
+    """Exact two-sided upper bound on a rate when 0 events were seen in ``samples`` trials."""
+    alpha = (1.0 - confidence) / 2.0
+    return float(1.0 - alpha ** (1.0 / samples))
 
 
 def paired_difference(reference_hits: Sequence[float] | np.ndarray, candidate_hits: Sequence[float] | np.ndarray,
@@ -67,4 +87,10 @@ def paired_difference(reference_hits: Sequence[float] | np.ndarray, candidate_hi
     cand = np.asarray(candidate_hits, dtype=np.float64).reshape(-1)
     if ref.shape != cand.shape:
         raise ValueError(f"paired samples must have the same length, got {ref.size} and {cand.size}")
-    return bootstrap_mean(ref - cand, resamples, confidence, seed)
+    diff = ref - cand
+    if diff.size and np.all(diff == 0.0):
+        # No discordant pair: the difference is bounded by the rate of discordant pairs, whose exact
+        # bound for zero events is used (the bootstrap would collapse to [0, 0]).
+        bound = zero_event_bound(diff.size, confidence)
+        return Interval(0.0, -bound, bound, confidence, resamples)
+    return bootstrap_mean(diff, resamples, confidence, seed)

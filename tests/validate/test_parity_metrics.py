@@ -73,6 +73,13 @@ def test_bootstrap_covers_the_true_mean_about_95_percent_of_the_time() -> None:
     assert 0.86 <= covered / trials <= 1.0
 
 
+def test_all_agree_uses_the_exact_zero_event_bound() -> None:
+    interval = bootstrap_mean(np.ones(64))
+    assert interval.value == 1.0 and interval.high == 1.0
+    assert interval.low == pytest.approx(0.025 ** (1.0 / 64)) and interval.low == pytest.approx(0.944, abs=0.001)
+    assert bootstrap_mean(np.zeros(64)).high == pytest.approx(1.0 - 0.025 ** (1.0 / 64))
+
+
 def test_paired_difference_is_narrow_when_models_agree() -> None:
     ref = np.array([1.0] * 60 + [0.0] * 40)
     cand = ref.copy()
@@ -80,8 +87,9 @@ def test_paired_difference_is_narrow_when_models_agree() -> None:
     interval = paired_difference(ref, cand, resamples=1000, seed=0)
     assert interval.value == pytest.approx(0.02)
     assert interval.low >= 0.0 and interval.high <= 0.06
-    same = paired_difference(ref, ref)
-    assert (same.low, same.high) == (0.0, 0.0)
+    same = paired_difference(ref, ref)  # no discordant pair: the exact zero-event bound, not [0, 0]
+    bound = 1.0 - 0.025 ** (1.0 / 100)
+    assert (same.value, same.low, same.high) == (0.0, pytest.approx(-bound), pytest.approx(bound))
     with pytest.raises(ValueError):
         paired_difference(ref, cand[:10])
 
@@ -93,8 +101,9 @@ def test_compare_outputs_per_output_metrics_and_intervals() -> None:
     noisy_boxes = boxes + np.array([0.0, 0.0, 0.0, 0.5])
     labels = [int(i) for i in logits.argmax(1)]
     report, metrics = compare_outputs({"logits": logits, "boxes": boxes}, {"logits": logits, "boxes": noisy_boxes}, labels)
-    assert metrics["top1_agreement"] == 1.0 and metrics["top1_agreement_lcb"] == 1.0
-    assert metrics["reference_top1"] == 1.0 and metrics["top1_drop"] == 0.0 and metrics["top1_drop_ucb"] == 0.0
+    assert metrics["top1_agreement"] == 1.0 and metrics["top1_agreement_lcb"] == pytest.approx(0.025 ** (1 / 50))
+    assert metrics["reference_top1"] == 1.0 and metrics["top1_drop"] == 0.0
+    assert metrics["top1_drop_ucb"] == pytest.approx(100 * (1 - 0.025 ** (1 / 50)))  # 7.1 points: 50 images prove little
     assert metrics["max_abs_error.boxes"] == pytest.approx(0.5)
     assert metrics["max_abs_error.logits"] == 0.0
     assert metrics["max_abs_error"] == 0.0  # headline figures come from the first output
