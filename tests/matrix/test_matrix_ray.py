@@ -108,3 +108,13 @@ def test_ray_artifacts_travel_back_as_bytes(ray_session: Any, inputs: dict[str, 
         assert result.report["stage_runs"]["by_stage"]["simplify"]["executed"] == 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_ray_gpu_job_without_a_matching_node_is_reported_not_left_waiting(ray_session: Any, inputs: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    settings = MatrixSettings(models=(str(inputs["onnx"]),), profiles=("t4",), out=tmp_path / "gpu", executor="ray")
+    plan = make_plan(settings)
+    assert plan.jobs[0].resources.custom == {"t4": 1.0}
+    result = run_matrix(plan, log=lambda line: None)
+    (job,) = result.report["jobs"]
+    assert job["status"] == "error" and "resource 't4'" in job["error"] and job["resources"] == "CPU:1 t4:1"
