@@ -59,6 +59,13 @@ def _range(values: list[float], log: bool) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _label(x: float, y: float, text: str, colour: str) -> str:
+    """A point's label, to its right, or to its left in the right third of the plot (so it stays inside)."""
+    if x > LEFT + (WIDTH - LEFT - RIGHT) * 2 / 3:
+        return f'<text x="{x - 7:.1f}" y="{y - 6:.1f}" text-anchor="end" fill="{colour}">{escape(text)}</text>'
+    return f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" fill="{colour}">{escape(text)}</text>'
+
+
 def scatter_svg(points: list[Point], title: str, y_label: str, x_label: str = "latency p50 (ms)") -> str:
     """The plot for one profile: one dot per model, the Pareto front in red joined by a staircase."""
     if not points:
@@ -98,6 +105,6 @@ def scatter_svg(points: list[Point], title: str, y_label: str, x_label: str = "l
         css = "point front" if point.label in on_front else "point"
         parts.append(f'<g class="{css}"><circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>'
                      f'<title>{escape(point.label)}: {_fmt(point.latency_ms)} ms, {_fmt(point.accuracy)}</title>'
-                     f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" fill="{colour}">{escape(point.label)}</text></g>')
+                     f'{_label(x, y, point.label, colour)}</g>')
     parts.append("</svg>")
     return "\n".join(parts)
