@@ -44,6 +44,9 @@ class QuantizeInt8Options(PassOptions):
     op_types: list[str] | None = None
     #: Node names left in float.
     exclude_nodes: list[str] = Field(default_factory=list)
+    #: Drop the Q/DQ pair on graph outputs: rounding the logits to 8 bits flips near-tied top-1 classes
+    #: and saves nothing (the last op still reads INT8 inputs).
+    float_outputs: bool = True
 
 
 class QuantizeInt8Pass(Pass):
@@ -100,6 +103,7 @@ class QuantizeInt8Pass(Pass):
         self._quantize(source.path, out, calib.entry.ranges_path, calib.method)
         quantize_seconds = time.perf_counter() - started
         quantized = load_onnx(out)
+        unquantized_outputs = remove_output_qdq(quantized) if self.options.float_outputs else []
         set_model_info(quantized, info)
         save_onnx(quantized, out)
         structure = qdq_structure(quantized)
@@ -111,6 +115,7 @@ class QuantizeInt8Pass(Pass):
             "nodes_before": count_nodes(original),
             "nodes_after": count_nodes(quantized),
             **structure,
+            "float_outputs": unquantized_outputs,
             "ops_after": op_histogram(quantized),
         }
         report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
@@ -155,6 +160,36 @@ class QuantizeInt8Pass(Pass):
         except Exception as err:  # noqa: BLE001 - the quantizer raises anything on graphs it cannot handle
             text = str(err).strip()
             raise self.fail(f"onnxruntime quantize_static failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
+
+
+def remove_output_qdq(model: Any) -> list[str]:
+    """Remove QuantizeLinear -> DequantizeLinear pairs that only round a graph output; return those outputs."""
+    nodes = list(model.graph.node)
+    producer = {out: node for node in nodes for out in node.output}
+    uses: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    graph_outputs = {o.name for o in model.graph.output}
+    dropped: list[Any] = []
+    renamed: list[str] = []
+    for output in model.graph.output:
+        dq = producer.get(output.name)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            continue
+        q = producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear" or uses.get(q.output[0], 0) != 1:
+            continue
+        source = producer.get(q.input[0])
+        if source is None or uses.get(q.input[0], 0) != 1 or q.input[0] in graph_outputs:
+            continue
+        index = list(source.output).index(q.input[0])
+        source.output[index] = output.name
+        dropped += [q, dq]
+        renamed.append(output.name)
+    for node in dropped:
+        model.graph.node.remove(node)
+    return renamed
 
 
 def qdq_structure(model: Any) -> dict[str, Any]:

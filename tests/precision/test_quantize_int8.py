@@ -108,6 +108,16 @@ def test_record_reports_calibration(quantized: dict) -> None:
     assert record["precision"] == "int8" and record["nodes_after"] > record["nodes_before"]
 
 
+# ids avoid the word "tensorrt", which tests/conftest.py reads as "needs TensorRT".
+@pytest.mark.parametrize("convention", ["tensorrt", "onnxruntime-cpu"], ids=["trt-convention", "cpu-convention"])
+def test_graph_outputs_are_not_rounded_to_int8(quantized: dict, convention: str) -> None:
+    model, record = quantized[convention]
+    producers = {out: node for node in model.graph.node for out in node.output}
+    assert producers["probs"].op_type == "Softmax"
+    if convention == "onnxruntime-cpu":  # ONNX Runtime quantizes Softmax: its output Q/DQ was removed
+        assert record["float_outputs"] == ["probs"]
+
+
 def test_applies_only_to_int8() -> None:
     pass_ = QuantizeInt8Pass()
     assert pass_.applies(RunSettings(model="m", precision="int8")) is None
