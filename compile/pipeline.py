@@ -20,7 +20,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from compile.artifacts import ONNX, REFERENCE_KIND, TORCH, Artifact, OnnxModel, RuntimeArtifact, artifact_from_record
+from compile.artifacts import (
+    ONNX,
+    REFERENCE_KIND,
+    TORCH,
+    Artifact,
+    OnnxModel,
+    RuntimeArtifact,
+    artifact_from_record,
+)
 from compile.errors import CompileError, OutputError, PassError, ProfileError
 from compile.fsutil import ensure_writable_dir, write_json_atomic
 from compile.hashing import hash_json

@@ -28,7 +28,15 @@ class SimplifyPass(Pass):
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         import onnxslim
 
-        from compile.onnx_io import check_onnx, count_nodes, load_onnx, model_info_from_onnx, op_histogram, save_onnx, set_model_info
+        from compile.onnx_io import (
+            check_onnx,
+            count_nodes,
+            load_onnx,
+            model_info_from_onnx,
+            op_histogram,
+            save_onnx,
+            set_model_info,
+        )
 
         source = inputs[ONNX]
         assert isinstance(source, OnnxModel)

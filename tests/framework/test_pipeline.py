@@ -18,8 +18,9 @@ def _settings(model: Path, out: Path, **kw) -> RunSettings:  # type: ignore[no-u
 
 
 def _fast_profile():  # type: ignore[no-untyped-def]
-    from compile.profiles import parse_profile, profiles_dir
     import tomllib
+
+    from compile.profiles import parse_profile, profiles_dir
 
     data = tomllib.loads((profiles_dir() / "cpu.toml").read_text())
     data["benchmark"] = {"warmup": 1, "iterations": 3, "repeats": 2}
@@ -110,8 +111,9 @@ def test_until_keeps_producing_passes_only(tiny_onnx: Path) -> None:
 
 
 def test_precision_not_allowed_by_profile_is_rejected(tiny_onnx: Path, tmp_path: Path) -> None:
-    from compile.profiles import parse_profile, profiles_dir
     import tomllib
+
+    from compile.profiles import parse_profile, profiles_dir
 
     data = tomllib.loads((profiles_dir() / "cpu.toml").read_text())
     data["precision"]["allowed"] = ["fp32"]
