@@ -46,3 +46,26 @@ def test_local_matrix_shares_stages_and_survives_a_dying_worker(tiny_onnx: Path,
     again = run_matrix(make_plan(MatrixSettings(models=(str(tiny_onnx),), profiles=("cpu", str(cpu_b)), out=out, jobs=1)),
                        log=lambda line: None)
     assert again.all_passed and again.report["stage_runs"]["by_stage"]["simplify"]["executed"] == 0
+
+
+def test_cli_matrix_exit_code_and_force(tiny_onnx: Path, tmp_path: Path) -> None:
+    import pytest
+
+    from compile.cli.main import main
+
+    out = tmp_path / "cli"
+    args = ["matrix", "--models", f"{tiny_onnx},no_such_model", "--profiles", "cpu", "--out", str(out), "--jobs", "1", "-q"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 1  # one job did not pass
+    report = json.loads((out / "matrix.json").read_text())
+    assert [j["status"] for j in report["jobs"]] == ["passed", "error"]
+    assert report["stage_runs"]["by_stage"]["simplify"]["executed"] == 1
+    assert (out / "tiny-cpu-fp32" / "matrix-job.log").is_file()
+    # --force forgets the stage records and the shared cache (without running anything here).
+    from compile.matrix.runner import _clear
+
+    assert (out / "tiny-cpu-fp32" / ".stages").is_dir()
+    _clear(make_plan(MatrixSettings(models=(str(tiny_onnx),), profiles=("cpu",), out=out, force=True)))
+    assert not (out / "tiny-cpu-fp32" / ".stages").exists() and not (out / ".cache").exists()
+    assert (out / "tiny-cpu-fp32" / "report.json").is_file()
