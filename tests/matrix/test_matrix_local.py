@@ -7,9 +7,11 @@ from pathlib import Path
 
 from compile.matrix import MatrixSettings, make_plan, run_matrix
 from compile.stage_cache import SharedStageCache
+from tests.matrix.matrix_helpers import write_cpu_variant
 
 
-def test_local_matrix_shares_stages_and_survives_a_dying_worker(tiny_onnx: Path, cpu_b: Path, tmp_path: Path) -> None:
+def test_local_matrix_shares_stages_and_survives_a_dying_worker(tiny_onnx: Path, tmp_path: Path) -> None:
+    cpu_b = write_cpu_variant(tmp_path)
     out = tmp_path / "matrix"
     crash = "tests.matrix.matrix_factories:dies"
     settings = MatrixSettings(models=(str(tiny_onnx), crash), profiles=("cpu", str(cpu_b)), out=out, jobs=2)

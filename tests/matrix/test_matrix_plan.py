@@ -13,6 +13,7 @@ from compile.matrix.plan import MatrixSettings, make_plan, parse_list, resource_
 from compile.matrix.plot import scatter_svg
 from compile.matrix.worker import JobSpec, execute_job, workspace
 from compile.profiles import load_profile
+from tests.matrix.matrix_helpers import write_cpu_variant
 
 
 def test_pareto_front_keeps_the_non_dominated_points_fastest_first() -> None:
@@ -32,7 +33,8 @@ def test_svg_marks_the_front_and_uses_a_log_axis_for_wide_ranges() -> None:
     assert "no job produced" in scatter_svg([], "cpu", "acc")
 
 
-def test_plan_jobs_shared_prefix_and_resources(cpu_b: Path, tmp_path: Path) -> None:
+def test_plan_jobs_shared_prefix_and_resources(tmp_path: Path) -> None:
+    cpu_b = write_cpu_variant(tmp_path)
     settings = MatrixSettings(models=("tiny_cnn", "tiny.onnx"), profiles=("cpu", str(cpu_b), "t4"),
                               precisions=("fp32", "fp16"), out=tmp_path / "m", executor="ray")
     plan = make_plan(settings)
@@ -99,7 +101,8 @@ def test_workspace_follows_the_token(tmp_path: Path) -> None:
                              token="zzz", transfer="shared")) == (tmp_path, False)
 
 
-def test_cli_dry_run_prints_the_plan_and_bad_input_exits_2(cpu_b: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_dry_run_prints_the_plan_and_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cpu_b = write_cpu_variant(tmp_path)
     from compile.cli.main import main
 
     main(["matrix", "--models", "tiny_cnn,tiny_transformer", "--profiles", f"cpu,{cpu_b}", "--out", str(tmp_path / "m"),
@@ -116,7 +119,8 @@ def test_cli_dry_run_prints_the_plan_and_bad_input_exits_2(cpu_b: Path, tmp_path
     assert exit_.value.code == 2
 
 
-def test_jobs_are_interleaved_across_models(cpu_b: Path, tmp_path: Path) -> None:
+def test_jobs_are_interleaved_across_models(tmp_path: Path) -> None:
+    cpu_b = write_cpu_variant(tmp_path)
     from compile.matrix.runner import interleave
 
     plan = make_plan(MatrixSettings(models=("a", "b"), profiles=("cpu", str(cpu_b)), out=tmp_path))
