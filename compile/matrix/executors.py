@@ -3,7 +3,9 @@
 ``LocalExecutor``: a process pool on this machine (spawned workers: no state inherited from the
 driver, a crash stays in its process). ``RayExecutor``: Ray tasks with resource requests, on a
 cluster (``address``) or on a local instance it starts; ray is imported only here, when used.
-Both are context managers; ``run(specs, on_done)`` returns the results in the order of ``specs``.
+Both are context managers. ``run_plan(prefixes, jobs, after, on_prefix, on_job)`` runs the shared
+prefixes and the jobs, a job only after the prefix it depends on (``after``) and not at all when that
+prefix failed; results come back in the order of the specs.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from types import TracebackType
 from typing import Any
 
 from compile.errors import MissingDependencyError, UserInputError
-from compile.matrix.worker import JobResult, JobSpec, execute_job, failure
+from compile.matrix.worker import JobResult, JobSpec, execute_job, execute_job_after, failure, prefix_failure
 
 OnDone = Callable[[JobResult], None]
+#: job name -> index of the prefix spec it depends on.
+After = dict[str, int]
 
 
 class LocalExecutor:
@@ -44,8 +48,26 @@ class LocalExecutor:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.name, "workers": self.workers}
 
+    def run_plan(self, prefixes: list[JobSpec], jobs: list[JobSpec], after: After, on_prefix: OnDone,
+                 on_job: OnDone) -> tuple[list[JobResult], list[JobResult]]:
+        """Every prefix first (in parallel), then every job whose prefix succeeded."""
+        prefix_results = self.run(prefixes, on_prefix) if prefixes else []
+        ready: list[JobSpec] = []
+        results: dict[str, JobResult] = {}
+        for spec in jobs:
+            index = after.get(spec.name)
+            if index is not None and not prefix_results[index].ok:
+                results[spec.name] = prefix_failure(spec, prefix_results[index])
+                on_job(results[spec.name])
+            else:
+                ready.append(spec)
+        results.update((result.name, result) for result in self.run(ready, on_job))
+        return prefix_results, [results[spec.name] for spec in jobs]
+
     def run(self, specs: list[JobSpec], on_done: OnDone) -> list[JobResult]:
         results: dict[str, JobResult] = {}
+        if not specs:
+            return []
         if self._pool is None:
             self._pool = self._new_pool(self.workers)
         futures: dict[Future[JobResult], JobSpec] = {self._pool.submit(execute_job, spec): spec for spec in specs}
@@ -123,24 +145,33 @@ class RayExecutor:
                                          and k not in ("memory", "object_store_memory")}
         return info
 
-    def run(self, specs: list[JobSpec], on_done: OnDone) -> list[JobResult]:
+    def run_plan(self, prefixes: list[JobSpec], jobs: list[JobSpec], after: After, on_prefix: OnDone,
+                 on_job: OnDone) -> tuple[list[JobResult], list[JobResult]]:
+        """Submit everything at once: a job gets its prefix's result reference as an argument, so Ray
+        starts it when that prefix is done (no barrier between models)."""
         ray = self._ray
-        remote = ray.remote(execute_job)
+        remote, remote_after = ray.remote(execute_job), ray.remote(execute_job_after)
         offered = ray.cluster_resources()
-        results: dict[str, JobResult] = {}
+        prefix_results: dict[str, JobResult] = {}
+        job_results: dict[str, JobResult] = {}
         pending: dict[Any, JobSpec] = {}
-        for spec in specs:
+        prefix_refs = []
+        for spec in prefixes:
+            ref = self._options(remote, spec).remote(spec)
+            prefix_refs.append(ref)
+            pending[ref] = spec
+        for spec in jobs:
             missing = [name for name in spec.resources if name not in offered]
             if missing:  # the task would wait forever: say which node is missing instead
                 result = failure(spec, UserInputError(""), "error")
                 result.error = (f"no node of the Ray cluster offers resource '{missing[0]}'; start one on that device with "
                                 f"ray start --address ... --resources '{{\"{missing[0]}\": 1}}'")
-                results[spec.name] = result
-                on_done(result)
-                continue
-            task = remote.options(num_cpus=spec.num_cpus, resources=spec.resources or None, max_retries=1,
-                                  name=f"compile:{spec.kind}:{spec.name}")
-            pending[task.remote(spec)] = spec
+                job_results[spec.name] = result
+                on_job(result)
+            elif spec.name in after:
+                pending[self._options(remote_after, spec).remote(spec, prefix_refs[after[spec.name]])] = spec
+            else:
+                pending[self._options(remote, spec).remote(spec)] = spec
         waiting = list(pending)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)
@@ -150,9 +181,18 @@ class RayExecutor:
                     result = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - a dead worker or node: report it, go on
                     result = failure(spec, err)
-                results[spec.name] = result
-                on_done(result)
-        return [results[spec.name] for spec in specs]
+                if spec.kind == "prefix":
+                    prefix_results[spec.name] = result
+                    on_prefix(result)
+                else:
+                    job_results[spec.name] = result
+                    on_job(result)
+        return [prefix_results[s.name] for s in prefixes], [job_results[s.name] for s in jobs]
+
+    @staticmethod
+    def _options(remote: Any, spec: JobSpec) -> Any:
+        return remote.options(num_cpus=spec.num_cpus, resources=spec.resources or None, max_retries=1,
+                              name=f"compile:{spec.kind}:{spec.name}")
 
 
 def make_executor(kind: str, jobs: int, address: str | None = None) -> LocalExecutor | RayExecutor:

@@ -1,8 +1,9 @@
 """Run a matrix plan: the shared prefixes first, then every job, then the matrix report.
 
-Phase 1 runs each shared prefix once (in parallel across models); phase 2 fans out all jobs, which
-take the prefix stages from the shared cache. A job whose shared prefix failed is reported with that
-error and not run again. Files that come back from remote workers are written under OUT here.
+Each shared prefix runs once; the jobs that depend on it start after it (on the local pool: once all
+prefixes are done; on Ray: as soon as their own prefix is, through an object reference) and take
+its stages from the shared cache. A job whose shared prefix failed is reported with that error and
+not run again. Files that come back from remote workers are written under OUT here.
 """
 
 from __future__ import annotations
@@ -86,12 +87,6 @@ def _log_file(out: Path, result: JobResult) -> None:
         write_text_atomic(out / result.name / f"matrix-{suffix}.log", "\n".join(lines) + "\n")
 
 
-def _prefix_failed(job: MatrixJob, prefix: SharedPrefix, failed: JobResult) -> JobResult:
-    return JobResult(job.name, "job", failed.status, 0.0,
-                     error=f"shared stages ({', '.join(prefix.stages)}, run in {prefix.host.name}) failed: {failed.error}",
-                     error_type=failed.error_type, host=failed.host)
-
-
 def interleave(jobs: list[MatrixJob]) -> list[MatrixJob]:
     """Round-robin over models (each model's first job first), so two jobs of one model seldom run at
     once: the later one then finds more of its stages (an identical build, a calibration) in the cache."""
@@ -141,24 +136,15 @@ def run_matrix(plan: MatrixPlan, log: Callable[[str], None] = print) -> MatrixRe
         log(f"shared stages of {result.name}: {result.status if not result.ok else 'done'} in {result.seconds:.1f}s"
             + (f" ({result.error_type}: {result.error})" if not result.ok else ""))
 
+    prefix_specs = [_spec(plan, p.host, token, stop_after=p.host.prefix_len) for p in plan.prefixes]
+    after = {name: index for index, prefix in enumerate(plan.prefixes) for name in prefix.jobs}
+    todo = interleave(runnable)
     with make_executor(plan.settings.executor, plan.settings.jobs, plan.settings.address) as executor:
-        if plan.prefixes:
-            specs = [_spec(plan, p.host, token, stop_after=p.host.prefix_len) for p in plan.prefixes]
-            prefix_results = list(zip(plan.prefixes, executor.run(specs, on_prefix), strict=True))
-        failed = {name: (prefix, result) for prefix, result in prefix_results if not result.ok for name in prefix.jobs}
-        todo = []
-        for job in runnable:
-            if job.name in failed:
-                job_results[job.name] = _prefix_failed(job, *failed[job.name])
-                finished[0] += 1
-                log(f"[{finished[0]}/{total}] {job.name}: {job_results[job.name].status.upper()} "
-                    f"({job_results[job.name].error})")
-            else:
-                todo.append(job)
-        todo = interleave(todo)
-        for job, result in zip(todo, executor.run([_spec(plan, j, token) for j in todo], on_job), strict=True):
-            job_results[job.name] = result
+        done_prefixes, done_jobs = executor.run_plan(prefix_specs, [_spec(plan, j, token) for j in todo], after,
+                                                     on_prefix, on_job)
         executor_info = executor.describe()
+    prefix_results = list(zip(plan.prefixes, done_prefixes, strict=True))
+    job_results.update((job.name, result) for job, result in zip(todo, done_jobs, strict=True))
     wall = time.perf_counter() - started
     jobs = [(job, job_results[job.name]) for job in plan.jobs]
     report = write_matrix_report(plan, jobs, prefix_results, wall, executor_info)

@@ -80,6 +80,20 @@ def failure(spec: JobSpec, err: BaseException, status: str = "crashed", seconds:
                      host=socket.gethostname())
 
 
+def prefix_failure(spec: JobSpec, prefix: JobResult) -> JobResult:
+    """The result of a job that was not run because its shared stages failed."""
+    return JobResult(spec.name, spec.kind, prefix.status, 0.0, error=f"its shared stages (run in {prefix.name}) failed: {prefix.error}",
+                     error_type=prefix.error_type, host=prefix.host)
+
+
+def execute_job_after(spec: JobSpec, prefix: JobResult) -> JobResult:
+    """A job that depends on its shared prefix: runs once the prefix finished, unless it failed.
+
+    With Ray the prefix's result is passed as an object reference, so Ray itself starts the job when
+    the prefix is done: each model's jobs fan out as soon as that model's shared stages exist."""
+    return execute_job(spec) if prefix.ok else prefix_failure(spec, prefix)
+
+
 def workspace(spec: JobSpec) -> tuple[Path, bool]:
     """The folder that holds this job's run directory, and whether its files must travel back."""
     out = Path(spec.out)
