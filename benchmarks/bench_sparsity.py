@@ -21,10 +21,9 @@ import csv
 import json
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -57,7 +56,9 @@ def make_profile(args: argparse.Namespace, evaluate: int) -> Any:
     data["sparsity"].update(min_channels=args.min_channels, exclude=args.exclude, recover_steps=args.steps,
                             recover_batch_size=args.batch_size, recover_lr=args.lr)
     data["validation"]["samples"] = evaluate
-    data["calibration"].update(size=args.recover_images, method=args.calib_method)
+    data["calibration"]["size"] = args.recover_images
+    if args.calib_method:
+        data["calibration"]["method"] = args.calib_method
     data["gates"] = {}
     data["passes"] = [entry for entry in data["passes"] if entry["name"] in KEEP_PASSES]
     return parse_profile(data, "bench_sparsity (cpu)")
@@ -73,7 +74,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--min-channels", type=int, default=128)
     parser.add_argument("--exclude", nargs="*", default=[])
-    parser.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    parser.add_argument("--calib-method", default=None, choices=["minmax", "entropy", "percentile"], help="Default: the cpu profile's.")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-sparsity")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()

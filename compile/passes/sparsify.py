@@ -38,6 +38,8 @@ class SparsifyOptions(RulesOptions):
     recover_lr: float = Field(default=1e-4, gt=0)
     #: How many calibration images recovery trains on.
     recover_images: int = Field(default=64, ge=1)
+    #: Re-estimate the batch-norm statistics after the first pruned layer before distilling.
+    recalibrate_bn: bool = True
     #: How many validation inputs the dense / pruned / recovered comparison uses.
     eval_samples: int = Field(default=64, ge=1)
     seed: int = 0
@@ -104,9 +106,9 @@ class SparsifyPass(Pass):
         accuracy.update(_scores("pruned", _predict(student, evaluation[0]), dense_out, evaluation[1]))
         recovery = None
         if self.options.recover_steps:
-            batches, described = _recovery_batches(loaded, ctx, self.options)
+            batches, plain, described = _recovery_batches(loaded, ctx, self.options)
             ctx.log(f"  recovery: distilling from the dense model on {described}")
-            recovery = _recover(student, teacher, pruned.masks, batches, self.options, ctx)
+            recovery = _recover(student, teacher, pruned.masks, batches, plain, self.options, ctx)
             recovery["data"] = described
             accuracy.update(_scores("recovered", _predict(student, evaluation[0]), dense_out, evaluation[1]))
         else:
@@ -187,7 +189,9 @@ def _scores(prefix: str, outputs: np.ndarray, dense: np.ndarray, labels: list[in
     return scores
 
 
-def _recovery_batches(loaded: LoadedModel, ctx: PassContext, options: SparsifyOptions) -> tuple[Any, str]:
+def _recovery_batches(loaded: LoadedModel, ctx: PassContext,
+                      options: SparsifyOptions) -> tuple[Any, list[tuple[torch.Tensor, ...]], str]:
+    """(step -> augmented batch, the data as plain batches, a description)."""
     import torch
 
     from compile.sparsity.recover import image_batches
@@ -202,23 +206,33 @@ def _recovery_batches(loaded: LoadedModel, ctx: PassContext, options: SparsifyOp
         folder = scan_image_folder(root).take(options.recover_images)
         images, _ = load_images(folder, info.preprocessing, limit=options.recover_images)
         described = f"{len(images)} images from {root} (random resized crop, flip)"
-        return image_batches(torch.from_numpy(images), options.recover_batch_size, options.seed), described
+        tensor = torch.from_numpy(images)
+        plain: list[tuple[torch.Tensor, ...]] = [(tensor[i:i + options.recover_batch_size],)
+                                                 for i in range(0, len(tensor), options.recover_batch_size)]
+        return image_batches(tensor, options.recover_batch_size, options.seed), plain, described
     from compile.data.generated import generate_inputs
 
     def draw(step: int) -> tuple[torch.Tensor, ...]:
         feeds = generate_inputs(info.inputs, options.recover_batch_size, seed=options.seed + step)
         return tuple(torch.from_numpy(feeds[spec.name]) for spec in info.inputs)
 
-    return draw, "generated inputs (the model takes no images)"
+    return draw, [draw(-1 - i) for i in range(4)], "generated inputs (the model takes no images)"
 
 
 def _recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str, torch.Tensor], batches: Any,
-             options: SparsifyOptions, ctx: PassContext) -> dict[str, Any]:
+             plain: list[tuple[torch.Tensor, ...]], options: SparsifyOptions, ctx: PassContext) -> dict[str, Any]:
+    import time
+
     import torch
 
-    from compile.sparsity.recover import recover
+    from compile.sparsity.recover import recalibrate_batch_norm, recover
 
     torch.manual_seed(options.seed)
+    started = time.perf_counter()
+    norms = recalibrate_batch_norm(student, masks, plain) if options.recalibrate_bn else 0
+    bn_seconds = time.perf_counter() - started
     stats = recover(student, teacher, masks, batches, options.recover_steps, options.recover_lr,
                     options.recover_batch_size, progress=ctx.settings.progress, log=ctx.log)
-    return stats.to_dict()
+    result = stats.to_dict()
+    result.update({"bn_recalibrated_layers": norms, "seconds": round(stats.seconds + bn_seconds, 2)})
+    return result

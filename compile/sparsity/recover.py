@@ -131,10 +131,42 @@ def recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str,
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
     bar.close()
     seconds = time.perf_counter() - started
-    student.eval()
+    for param in student.parameters():
+        param.requires_grad_(True)
     if steps:
         log(f"  recovery: {steps} steps x {batch_size} in {seconds:.1f}s, KD loss {losses[0]:.4f} -> {_tail_mean(losses):.4f}")
     return RecoveryStats(steps, batch_size, lr, seconds, losses[0] if losses else 0.0, _tail_mean(losses))
+
+
+def recalibrate_batch_norm(student: torch.nn.Module, masks: dict[str, torch.Tensor],
+                           batches: list[tuple[torch.Tensor, ...]]) -> int:
+    """Re-estimate the running statistics of the batch norms after the first pruned layer.
+
+    Pruning shifts the activations those layers normalise; their old statistics are the largest
+    single source of the accuracy lost, and re-estimating them costs one forward pass over the data.
+    Returns how many batch-norm layers were re-estimated."""
+    import torch
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    modules = list(student.named_modules())
+    first = min((i for i, (name, _) in enumerate(modules) if name in masks), default=len(modules))
+    norms = [m for i, (_, m) in enumerate(modules) if i > first and isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not norms or not batches:
+        return 0
+    saved = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over every batch
+        norm.train()
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                student(*batch)
+    finally:
+        for norm, momentum in zip(norms, saved, strict=True):
+            norm.momentum = momentum
+            norm.eval()
+    return len(norms)
 
 
 def trainable_parameters(student: torch.nn.Module, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:

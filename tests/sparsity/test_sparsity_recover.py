@@ -42,3 +42,25 @@ def test_augmentation_keeps_shape_and_is_seeded() -> None:
     second = augment_images(batch, torch.Generator().manual_seed(3))
     assert first.shape == batch.shape and torch.equal(first, second)
     assert not torch.equal(first, batch)
+
+
+def test_batch_norm_recalibration_only_after_the_first_pruned_layer() -> None:
+    import torch
+    from torch import nn
+
+    from compile.sparsity.eligibility import SparsityRules
+    from compile.sparsity.recover import recalibrate_batch_norm
+    from compile.sparsity.torch_prune import prune_module
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(4, 8, 1), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8)).eval()
+    pruned = prune_module(model, SparsityRules(min_channels=8))
+    assert list(pruned.masks) == ["2"]
+    data = torch.randn(6, 4, 5, 5)
+    early = model[1].running_mean.clone()
+    assert recalibrate_batch_norm(model, pruned.masks, [(data[:3],), (data[3:],)]) == 1
+    assert torch.equal(model[1].running_mean, early)  # before the pruned layer: untouched
+    with torch.no_grad():
+        expected = model[2](model[1](model[0](data))).mean(dim=(0, 2, 3))
+    assert torch.allclose(model[3].running_mean, expected, atol=1e-5)
+    assert not model[3].training and model[3].momentum == 0.1
