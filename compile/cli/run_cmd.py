@@ -29,8 +29,12 @@ def finish(report: dict[str, Any], where: Path | str, options: dict[str, Any], l
     from compile.report.junit import gate_message
 
     for gate in report.get("gates", []):
-        verdict = "skipped" if gate.get("skipped") else ("pass" if gate.get("passed") else "FAIL")
-        log(f"{gate['name']}: {verdict} ({gate_message(gate)})")
+        if gate.get("skipped"):
+            log(f"{gate['name']}: skipped ({gate.get('reason', '')})")
+        else:
+            log(f"{gate['name']}: {'pass' if gate.get('passed') else 'FAIL'} ({gate_message(gate)})")
+    for warning in report.get("warnings", []) if report.get("kind") == "validate" else []:
+        log(f"warning: {warning}")
     write_ci_outputs(report, options.get("junit"), options.get("summary"))
     click.echo(f"{'PASSED' if report['passed'] else 'FAILED'}: {where}")
     if not report["passed"]:
