@@ -6,6 +6,7 @@ gate shows up as a failed test named after it (``min_top1_agreement``) instead o
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ def junit_xml(gates: list[dict[str, Any]], suite: str, properties: dict[str, Any
 
 
 def write_junit(path: Path, report: dict[str, Any]) -> None:
-    suite = f"{report.get('model', 'model')}-{report.get('profile', '')}-{report.get('precision', '')}".strip("-")
+    model = str(report.get("model") or "model")
+    model = Path(model).stem if "/" in model else model
+    suite = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{model}-{report.get('profile', '')}-{report.get('precision', '')}".strip("-"))
     properties = {"passed": report.get("passed"), "backend": report.get("backend", ""),
                   "artifact": (report.get("artifacts") or {}).get("final", "")}
     path.parent.mkdir(parents=True, exist_ok=True)
