@@ -5,14 +5,15 @@ driver, a crash stays in its process). ``RayExecutor``: Ray tasks with resource 
 cluster (``address``) or on a local instance it starts; ray is imported only here, when used.
 Both are context managers. ``run_plan(prefixes, jobs, after, on_prefix, on_job)`` runs the shared
 prefixes and the jobs, a job only after the prefix it depends on (``after``) and not at all when that
-prefix failed; results come back in the order of the specs.
+prefix failed; each model's jobs start as soon as its own prefix is done. Results come back in the
+order of the specs.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Any
@@ -50,47 +51,71 @@ class LocalExecutor:
 
     def run_plan(self, prefixes: list[JobSpec], jobs: list[JobSpec], after: After, on_prefix: OnDone,
                  on_job: OnDone) -> tuple[list[JobResult], list[JobResult]]:
-        """Every prefix first (in parallel), then every job whose prefix succeeded."""
-        prefix_results = self.run(prefixes, on_prefix) if prefixes else []
-        ready: list[JobSpec] = []
-        results: dict[str, JobResult] = {}
-        for spec in jobs:
-            index = after.get(spec.name)
-            if index is not None and not prefix_results[index].ok:
-                results[spec.name] = prefix_failure(spec, prefix_results[index])
-                on_job(results[spec.name])
-            else:
-                ready.append(spec)
-        results.update((result.name, result) for result in self.run(ready, on_job))
-        return prefix_results, [results[spec.name] for spec in jobs]
+        """Prefixes first; a job that depends on one is submitted as soon as that prefix succeeded.
 
-    def run(self, specs: list[JobSpec], on_done: OnDone) -> list[JobResult]:
-        results: dict[str, JobResult] = {}
-        if not specs:
-            return []
+        If a worker dies, the pool is broken and every job it held fails with it; what is left then
+        runs one job at a time, each in its own process, so only the job that kills its worker fails."""
+        results: dict[tuple[str, str], JobResult] = {}
+        prefix_index = {spec.name: index for index, spec in enumerate(prefixes)}
+        dependents: dict[int, list[JobSpec]] = {}
+        for spec in jobs:
+            if spec.name in after:
+                dependents.setdefault(after[spec.name], []).append(spec)
+        queue = [*prefixes, *(spec for spec in jobs if spec.name not in after)]
+
+        def finish(spec: JobSpec, result: JobResult) -> None:
+            results[(spec.kind, spec.name)] = result
+            if spec.kind == "job":
+                on_job(result)
+                return
+            on_prefix(result)
+            for job in dependents.get(prefix_index[spec.name], []):
+                if result.ok:
+                    queue.append(job)
+                else:
+                    finish(job, prefix_failure(job, result))
+
         if self._pool is None:
             self._pool = self._new_pool(self.workers)
-        futures: dict[Future[JobResult], JobSpec] = {self._pool.submit(execute_job, spec): spec for spec in specs}
+        pool = self._pool
+        running: dict[Future[JobResult], JobSpec] = {}
         orphans: list[JobSpec] = []
-        for future in as_completed(futures):
-            spec = futures[future]
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                orphans.append(spec)  # some worker died; which job killed it is found below
-                continue
-            except Exception as err:  # noqa: BLE001 - e.g. a result that cannot be unpickled
-                result = failure(spec, err)
-            results[spec.name] = result
-            on_done(result)
+
+        def submit_queued() -> None:
+            while queue:
+                spec = queue.pop(0)
+                if orphans:  # the pool is broken
+                    orphans.append(spec)
+                    continue
+                try:
+                    running[pool.submit(execute_job, spec)] = spec
+                except BrokenProcessPool:
+                    orphans.append(spec)
+
+        submit_queued()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    orphans.append(spec)  # some worker died; which job killed it is found below
+                    continue
+                except Exception as err:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                    result = failure(spec, err)
+                finish(spec, result)
+            submit_queued()
         if orphans:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-            for spec in orphans:  # one at a time, each in its own process: only the culprit fails
-                result = self._run_isolated(spec)
-                results[spec.name] = result
-                on_done(result)
-        return [results[spec.name] for spec in specs]
+            pending = sorted(orphans, key=lambda spec: spec.kind == "job")  # prefixes first
+            while pending:
+                spec = pending.pop(0)
+                finish(spec, self._run_isolated(spec))
+                pending.extend(queue)  # the jobs a finished prefix released
+                queue.clear()
+        return [results[("prefix", s.name)] for s in prefixes], [results[("job", s.name)] for s in jobs]
 
     def _run_isolated(self, spec: JobSpec) -> JobResult:
         with self._new_pool(1) as pool:

@@ -1,8 +1,7 @@
 """Run a matrix plan: the shared prefixes first, then every job, then the matrix report.
 
-Each shared prefix runs once; the jobs that depend on it start after it (on the local pool: once all
-prefixes are done; on Ray: as soon as their own prefix is, through an object reference) and take
-its stages from the shared cache. A job whose shared prefix failed is reported with that error and
+Each shared prefix runs once; the jobs that depend on it start as soon as it is done (on Ray through
+an object reference, so Ray itself orders them) and take its stages from the shared cache. A job whose shared prefix failed is reported with that error and
 not run again. Files that come back from remote workers are written under OUT here.
 """
 
