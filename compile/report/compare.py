@@ -147,8 +147,15 @@ def _num(value: Any, digits: int = 4) -> str:
 def render_markdown(variants: list[Variant], remeasured: bool) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table_rows(variants)]
-    note = ("latency re-measured now in alternating blocks (batch 1, one process, spinning off)" if remeasured
-            else "latency as stored in each report (batch 1); --remeasure times them again side by side")
+    if remeasured:
+        from compile.bench.machine import machine_info
+
+        info = machine_info()
+        libs = ", ".join(f"{k} {v}" for k, v in (info.get("libraries") or {}).items())
+        note = (f"latency re-measured now in alternating blocks (batch 1, one process, spinning off) on {info['cpu']} "
+                f"({info['usable_cpus']} usable CPUs; {libs})")
+    else:
+        note = "latency as stored in each report (batch 1, each on the machine its report records); --remeasure times them again side by side"
     lines += ["", f"Accuracy: labeled top-1 when the run had labels, else top-1 agreement with the FP32 reference; {note}."]
     passing = [v for v in variants if v.report.get("passed") and v.latency_ms() is not None]
     if passing:
