@@ -213,9 +213,10 @@ def _prefix(profile: Profile, settings: RunSettings) -> tuple[int, tuple[str, ..
             break
         leading.append(pass_)
     onnx_model = settings.model.endswith(".onnx")
-    running = tuple(p.name for p in leading if p.applies(settings) is None and not (onnx_model and TORCH in p.consumes))
-    signature = hash_json([(p.name, p.version, p.options.model_dump(mode="json")) for p in leading])
-    return len(leading), running, signature
+    running = [p for p in leading if p.applies(settings) is None and not (onnx_model and TORCH in p.consumes)]
+    # Only the passes that run matter: a skipped sparsify's options must not split cpu from t4.
+    signature = hash_json([(p.name, p.version, p.options.model_dump(mode="json")) for p in running])
+    return len(leading), tuple(p.name for p in running), signature
 
 
 def make_plan(settings: MatrixSettings) -> MatrixPlan:
