@@ -27,7 +27,8 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Any]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # The node pretends to have an A10 (a custom resource), to show where GPU jobs are scheduled.
+    ray.init(num_cpus=2, resources={"a10": 1}, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 
@@ -112,9 +113,11 @@ def test_ray_artifacts_travel_back_as_bytes(ray_session: Any, inputs: dict[str, 
 
 def test_ray_gpu_job_without_a_matching_node_is_reported_not_left_waiting(ray_session: Any, inputs: dict[str, Path],
                                                                           tmp_path: Path) -> None:
-    settings = MatrixSettings(models=(str(inputs["onnx"]),), profiles=("t4",), out=tmp_path / "gpu", executor="ray")
+    settings = MatrixSettings(models=(str(inputs["onnx"]),), profiles=("t4", "a10"), out=tmp_path / "gpu", executor="ray")
     plan = make_plan(settings)
-    assert plan.jobs[0].resources.custom == {"t4": 1.0}
+    assert [j.resources.custom for j in plan.jobs] == [{"t4": 1.0}, {"a10": 1.0}]
     result = run_matrix(plan, log=lambda line: None)
-    (job,) = result.report["jobs"]
-    assert job["status"] == "error" and "resource 't4'" in job["error"] and job["resources"] == "CPU:1 t4:1"
+    t4, a10 = result.report["jobs"]
+    assert t4["status"] == "error" and "resource 't4'" in t4["error"] and t4["resources"] == "CPU:1 t4:1"
+    # The a10 job was scheduled on the node offering 'a10' and ran: it ends where the machine lacks TensorRT or a GPU.
+    assert "resource 'a10'" not in (a10["error"] or "") and a10["seconds"] > 0
