@@ -116,19 +116,21 @@ def lite0(work: Path, data: Path, methods: list[str]) -> None:
     print(f"  {'fp16':28s} {top1:8.2f} {ref_top1 - top1:8.2f} {100.0 * float(np.mean(pred == ref)):8.2f}")
 
 
-def speed(work: Path, model: str, rounds: int, iterations: int) -> None:
+def speed(work: Path, model: str, rounds: int, iterations: int, precisions: tuple[str, ...] = ("fp32", "int8"),
+          label: str | None = None) -> None:
     from compile.artifacts import RuntimeArtifact
     from compile.backends.ort.runner import make_runner, open_session
     from compile.data.generated import generate_inputs
     from compile.onnx_io import read_model_info
     from compile.settings import RunSettings
 
+    label = label or model
     built = {}
-    for precision in ("fp32", "int8"):
-        path = stage_artifact(RunSettings(model=model, precision=precision, out=work / f"{model}-{precision}", progress=False), "build")
+    for precision in precisions:
+        path = stage_artifact(RunSettings(model=model, precision=precision, out=work / f"{label}-{precision}", progress=False), "build")
         sidecar = path.with_name(path.name.replace(".onnx", ".json"))
         built[precision] = RuntimeArtifact(path=path, backend="onnxruntime", sidecar=sidecar if sidecar.is_file() else None)
-    export = work / f"{model}-fp32" / "model.onnx"
+    export = Path(model) if model.endswith(".onnx") else work / f"{label}-fp32" / "model.onnx"
     info = read_model_info(export)
     feed = generate_inputs(info.inputs, 1, seed=0)
     runners = {p: make_runner(a).__enter__() for p, a in built.items()}
@@ -138,13 +140,16 @@ def speed(work: Path, model: str, rounds: int, iterations: int) -> None:
     for level, session in plain.items():
         steps[f"fp32 export, ORT level {level}"] = lambda s=session: s.run(None, feed)
     figures = interleaved_ms(steps, rounds, iterations)
-    print(f"\n{model}, batch 1, {os.cpu_count()} threads, spinning off, {rounds} alternating blocks of {iterations} runs")
+    print(f"\n{label}, batch 1, {os.cpu_count()} threads, spinning off, {rounds} alternating blocks of {iterations} runs")
     for name, (median, low, spread) in figures.items():
         print(f"  {name:40s} median {median:7.2f} ms  best block {low:7.2f} ms  spread {spread:5.1f}%")
-    int8 = next(v for k, v in figures.items() if k.startswith("int8"))[0]
+    int8 = next((v[0] for k, v in figures.items() if k.startswith("int8")), None)
+    fp16 = next((v[0] for k, v in figures.items() if k.startswith("fp16")), None)
     for name, (median, _, _) in figures.items():
-        if not name.startswith("int8"):
+        if name.startswith("fp32") and int8 is not None:
             print(f"  INT8 speed-up vs {name}: {median / int8:.2f}x")
+        if name.startswith("fp32 built") and fp16 is not None:
+            print(f"  FP16 speed-up vs {name}: {median / fp16:.2f}x")
 
 
 def main() -> None:
@@ -165,6 +170,9 @@ def main() -> None:
             lite0(work, args.data, [m for m in args.methods.split(",") if m])
         if not args.skip_speed:
             speed(work, args.speed_model, args.rounds, args.iterations)
+        lite0_onnx = work / "lite0-fp32" / "model.simplified.onnx"
+        if not args.skip_speed and lite0_onnx.is_file():
+            speed(work, str(lite0_onnx), args.rounds, args.iterations, ("fp32", "int8", "fp16"), label="efficientnet_lite0")
 
 
 if __name__ == "__main__":

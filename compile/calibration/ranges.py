@@ -29,7 +29,9 @@ from compile.hashing import hash_file
 METHODS = ("minmax", "entropy", "percentile")
 #: TensorRT's histogram size for entropy (KL) calibration; ONNX Runtime's default of 128 is too coarse.
 ENTROPY_BINS = 2048
-ENTROPY_QUANTIZED_BINS = 128
+#: TensorRT merges 128 bins over |x|; ONNX Runtime's search windows span [-t, t], so the same 8-bit
+#: resolution is 256 quantized bins there (128 would model a 7-bit grid and clip too hard).
+ENTROPY_QUANTIZED_BINS = 256
 PERCENTILE_BINS = 2048
 
 
