@@ -19,7 +19,8 @@ def describe_folder(folder: Path | None) -> str:
 def data_overlap(info: ModelInfo, data: Path | None, samples: int, calib: Path | None, calib_size: int) -> str | None:
     """A warning when the validation inputs overlap the calibration inputs, else ``None``."""
     if not info.is_image_model:
-        return None  # generated inputs: validation and calibration draw different samples
+        return ("validation and calibration data overlap: both are generated inputs from the same seed (the model "
+                "does not take images), so the search is measured on inputs like those it was calibrated on")
     from compile.data.eval_set import EMBEDDED_IMAGES
     from compile.data.images import scan_image_folder
     from compile.hashing import hash_file

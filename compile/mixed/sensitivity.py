@@ -165,3 +165,30 @@ def rank_layers(float_model: Path, qdq_model: Path, batches: Iterable[dict[str, 
         raise PassError(f"sensitivity: {qdq_model.name} has no quantized node")
     pairs = {pair for node in nodes for pair in (*node.inputs, *node.outputs)}
     return score_nodes(nodes, tensor_nsr(float_model, qdq_model, batches, pairs))
+
+
+#: Activations the INT8 quantizer folds into the preceding node's output range (a Conv+Clip pair becomes
+#: one quantized Conv): leaving the node in float must leave them in float too, else the activation is
+#: quantized on its own, with the wider range of its raw input, and the "float" layer gets worse.
+FOLDED_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh")
+
+
+def folded_activations(float_model: Any) -> dict[str, list[str]]:
+    """Node name -> the activation nodes that follow it alone (its only consumer, chained)."""
+    consumers: dict[str, list[Any]] = {}
+    for node in float_model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in float_model.graph.output}
+    groups: dict[str, list[str]] = {}
+    for node in float_model.graph.node:
+        chain, current = [], node
+        while len(current.output) == 1 and current.output[0] not in graph_outputs:
+            following = consumers.get(current.output[0], [])
+            if len(following) != 1 or following[0].op_type not in FOLDED_ACTIVATIONS or not following[0].name:
+                break
+            current = following[0]
+            chain.append(str(current.name))
+        if chain and node.name:
+            groups[str(node.name)] = chain
+    return groups

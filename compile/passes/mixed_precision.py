@@ -17,6 +17,7 @@ Layers kept "in float" stay FP32 (the right choice on the ``cpu`` profile, where
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     samples: int = Field(default=64, ge=1)
     seed: int = 0
     #: Inputs the one-pass sensitivity analysis runs on, and their batch.
-    sensitivity_samples: int = Field(default=16, ge=1)
+    sensitivity_samples: int = Field(default=8, ge=1)
     #: "error-per-ms": added error divided by the time INT8 saves on the layer; "error": added error only.
     ranking: Literal["error-per-ms", "error"] = "error-per-ms"
     #: Profiled inferences per model for the per-layer timing.
@@ -57,6 +58,7 @@ class MixedPrecisionPass(Pass):
     produces = ONNX
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
+    version = "2"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -69,10 +71,12 @@ class MixedPrecisionPass(Pass):
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "mixed" else f"precision is {settings.precision}, not mixed"
 
-    def _quantizer(self, exclude: list[str]) -> QuantizeInt8Pass:
+    def _quantizer(self, exclude: list[str], folded: dict[str, list[str]] | None = None) -> QuantizeInt8Pass:
+        """The quantize-int8 pass with ``exclude`` (and the activations folded into them) left in float."""
         int8_keys = set(QuantizeInt8Options.model_fields)
         options = {key: value for key, value in self.options.model_dump().items() if key in int8_keys}
-        options["exclude_nodes"] = sorted({*self.options.exclude_nodes, *exclude})
+        layers = {*self.options.exclude_nodes, *exclude}
+        options["exclude_nodes"] = sorted(layers | {act for name in layers for act in (folded or {}).get(name, [])})
         return QuantizeInt8Pass(**options)
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
@@ -109,7 +113,8 @@ class MixedPrecisionPass(Pass):
         reference = run_batched_onnx(source.path, data)
         scratch = ctx.work_dir / "candidates"
         scratch.mkdir(parents=True, exist_ok=True)
-        evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, o.gates)
+        evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, o.gates,
+                               guard=ctx.profile.backend == "onnxruntime")
 
         ranking_record: list[dict[str, Any]] = []
         sensitivity_seconds = timing_seconds = 0.0
@@ -123,7 +128,7 @@ class MixedPrecisionPass(Pass):
             warnings.append(f"the gates fail even with all {len(ranked)} ranked layers in float")
 
         out = ctx.output_path(OUTPUT_FILE)
-        self._quantizer(result.float_layers)._quantize(source.path, out, calib.entry.ranges_path, calib.method)
+        shutil.copyfile(evaluator.build(result.float_layers), out)
         final = load_onnx(out)
         set_model_info(final, model_info_from_onnx(load_onnx(source.path, load_external_data=False), source.path.stem))
         save_onnx(final, out)
@@ -222,17 +227,30 @@ class _Evaluator:
     """Builds the model with some layers in float and measures it against the float reference."""
 
     def __init__(self, owner: MixedPrecisionPass, source: Path, ranges: Path, method: str, scratch: Path, data: Any,
-                 reference: dict[str, Any], gates: dict[str, float]) -> None:
+                 reference: dict[str, Any], gates: dict[str, float], guard: bool = True) -> None:
         self.owner, self.source, self.ranges, self.method = owner, source, ranges, method
         self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
         self.built = 0
+        from compile.mixed.keep_float import channel_counts
+        from compile.mixed.sensitivity import folded_activations
+        from compile.onnx_io import load_onnx
+
+        float_model = load_onnx(source, load_external_data=False)
+        self.folded = folded_activations(float_model)
+        #: ONNX Runtime re-quantizes float Conv/Gemm fed by a DequantizeLinear (see compile/mixed/keep_float.py).
+        self.guard = guard
+        self.channels = channel_counts(float_model) if guard else {}
         #: The all-INT8 model (kept: the sensitivity analysis and the timing read it).
         self.all_int8 = self.build([])
 
     def build(self, layers: list[str]) -> Path:
         self.built += 1
         out = self.scratch / f"candidate-{self.built}.onnx"
-        self.owner._quantizer(layers)._quantize(self.source, out, self.ranges, self.method)
+        self.owner._quantizer(layers, self.folded)._quantize(self.source, out, self.ranges, self.method)
+        if self.guard:
+            from compile.mixed.keep_float import guard_float_layers
+
+            guard_float_layers(out, layers, self.channels)
         return out
 
     def evaluate(self, layers: list[str]) -> Any:

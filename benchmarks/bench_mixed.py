@@ -1,0 +1,112 @@
+"""Mixed precision on a real model: EfficientNet-Lite0 (real weights) under a tight agreement gate.
+
+``--precision best`` on the ``cpu`` profile with ``min_top1_agreement = 0.995``: calibration on the
+first 100 images of /work/shared/data/imagenet-sample-500, validation on the other 400 (two folders
+of symlinks with their own labels.csv, so the two sets are disjoint). Prints every candidate with
+its accuracy and latency, the layers ``mixed`` kept in float, and what its search cost compared
+with one calibration run (the calibration cache is a fresh folder, so calibration really runs once).
+
+Run: ``.venv/bin/python benchmarks/bench_mixed.py [--data DIR] [--out DIR]`` (10-20 minutes on a
+shared 2-core machine; most of it is exporting the model and the PyTorch reference outputs).
+Latencies on a shared machine are noisy: read them with the spread the report records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path("/work/shared/data/imagenet-sample-500")
+CALIB_IMAGES = 100
+GATE = 0.995
+
+
+def split(data: Path, into: Path) -> tuple[Path, Path]:
+    """calib/ (the first CALIB_IMAGES rows of labels.csv) and val/ (the rest), as symlinks."""
+    rows = list(csv.DictReader((data / "labels.csv").open()))
+    parts = {"calib": rows[:CALIB_IMAGES], "val": rows[CALIB_IMAGES:]}
+    for name, part in parts.items():
+        folder = into / name
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "labels.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "label"])
+            for row in part:
+                link = folder / row["file"]
+                if not link.exists():
+                    link.symlink_to((data / row["file"]).resolve())
+                writer.writerow([row["file"], row["label"]])
+    return into / "calib", into / "val"
+
+
+def bench_profile(into: Path, samples: int) -> Path:
+    """The cpu profile, validating on ``samples`` images and benchmarking batch 1 only."""
+    text = (REPO / "profiles" / "cpu.toml").read_text()
+    text = text.replace('name = "cpu"', 'name = "cpu-mixed-bench"', 1)
+    text = text.replace("[validation]\nsamples = 64", f"[validation]\nsamples = {samples}", 1)
+    text = text.replace("batch_sizes = [1, 8]", "batch_sizes = [1]", 1)
+    path = into / "cpu-mixed-bench.toml"
+    path.write_text(text)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--model", default="efficientnet_lite0")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from compile.bench.machine import machine_info
+    from compile.mixed.best import run_best
+    from compile.settings import RunSettings
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
+    os.environ["COMPILE_CACHE_DIR"] = str(scratch / "cache")  # calibration really runs once, and is timed
+    calib, val = split(args.data, scratch / "data")
+    samples = sum(1 for _ in val.glob("*.jpg"))
+    profile = bench_profile(scratch, samples)
+    out = args.out or scratch / "run"
+    info = machine_info()
+    print(f"machine: {info['cpu']}, {info['usable_cpus']} usable CPUs (shared with other jobs: timings are noisy)")
+    print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {GATE}")
+    settings = RunSettings(model=args.model, profile=str(profile), precision="best", out=out, data=val, calib=calib,
+                           calib_size=CALIB_IMAGES, gates={"min_top1_agreement": GATE}, progress=False)
+    started = time.perf_counter()
+    result = run_best(settings, log=lambda line: print(line, flush=True) if line.startswith("[best]") else None)
+    total = time.perf_counter() - started
+    print(f"\n{'candidate':9s} {'status':9s} {'p50 ms':>8s} {'top1 agr':>9s} {'cosine':>8s} {'top1 drop':>9s}  reason")
+    for c in result.candidates:
+        latency = f"{c.latency_ms:8.3f}" if c.latency_ms is not None else f"{'-':>8s}"
+        agreement = c.accuracy.get("top1_agreement")
+        cosine = c.accuracy.get("cosine_similarity")
+        drop = c.accuracy.get("top1_drop")
+        print(f"{c.precision:9s} {c.status:9s} {latency} {agreement if agreement is not None else '-':>9} "
+              f"{round(cosine, 5) if cosine is not None else '-':>8} {drop if drop is not None else '-':>9}  {c.reason}")
+    print(f"chosen: {result.chosen.precision if result.chosen else 'none'} (whole comparison {total:.0f}s)")
+    mixed = next((c for c in result.candidates if c.precision == "mixed"), None)
+    int8 = next((c for c in result.candidates if c.precision == "int8"), None)
+    calibration_s = None
+    if int8 is not None and int8.run_dir:
+        report = json.loads((Path(int8.run_dir) / "report.json").read_text())
+        calibration_s = (report.get("quantization") or {}).get("calibration", {}).get("seconds")
+    if mixed is not None and mixed.search_cost:
+        cost = mixed.search_cost
+        print(f"mixed kept {len(mixed.float_layers or [])} layer(s) in float: {', '.join(mixed.float_layers or [])}")
+        print(f"search cost: {cost['seconds']:.1f}s, {cost['evaluations']} evaluations (sensitivity {cost['sensitivity_seconds']:.1f}s, "
+              f"timing {cost['timing_seconds']:.1f}s, evaluations {cost['search_seconds']:.1f}s)")
+        if calibration_s:
+            print(f"one calibration run ({CALIB_IMAGES} images): {calibration_s:.1f}s -> search = "
+                  f"{cost['seconds'] / calibration_s:.1f}x one calibration")
+    print(f"report: {result.run_dir / 'report.json'}")
+
+
+if __name__ == "__main__":
+    main()

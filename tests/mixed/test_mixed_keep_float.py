@@ -1,0 +1,66 @@
+"""A layer left in float stays in float after ONNX Runtime's graph optimisations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.mixed.mixed_models import FRAGILE, make_planted_model
+
+
+def quantize_excluding(model: Path, out: Path, exclude: list[str], cache: Path) -> Path:
+    from compile.calibration.ranges import calibrate
+    from compile.calibration.source import CalibrationSource
+    from compile.onnx_io import inspect_source_onnx
+    from compile.passes.quantize_int8 import QuantizeInt8Pass
+
+    int8 = QuantizeInt8Pass(convention="onnxruntime-cpu", method="minmax", size=16, exclude_nodes=exclude)
+    calib = calibrate(model, CalibrationSource(inspect_source_onnx(model), None, 16, 8), "minmax", 99.99, cache,
+                      log=lambda line: None)
+    int8._quantize(model, out, calib.entry.ranges_path, "minmax")
+    return out
+
+
+def optimized_weight_input(path: Path, node: str, scratch: Path) -> str:
+    import onnx
+
+    from compile.backends.ort.runner import open_session
+
+    optimized = scratch / f"{path.stem}.opt.onnx"
+    open_session(path, optimization="extended", optimized_path=optimized)
+    model = onnx.load(str(optimized))
+    return next(str(n.input[1]) for n in model.graph.node if n.name == node)
+
+
+def run(path: Path, feed: dict[str, np.ndarray], optimization: str) -> np.ndarray:
+    from compile.backends.ort.runner import OrtRunner
+
+    with OrtRunner(path, optimization=optimization) as runner:
+        return next(iter(runner.infer(feed).values()))
+
+
+def test_guard_keeps_float_weights_through_ort_optimisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+
+    from compile.mixed.keep_float import channel_counts, guard_float_layers
+
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    model = make_planted_model(tmp_path / "planted.onnx")
+    mixed = quantize_excluding(model, tmp_path / "mixed.onnx", [FRAGILE, f"{FRAGILE}_relu"], tmp_path)
+    # Unguarded, ONNX Runtime quantizes the float layer's weights per tensor (a new Q/DQ on the weight).
+    assert optimized_weight_input(mixed, FRAGILE, tmp_path) != f"{FRAGILE}.weight"
+    assert guard_float_layers(mixed, [FRAGILE], channel_counts(onnx.load(str(model)))) == [FRAGILE]
+    assert optimized_weight_input(mixed, FRAGILE, tmp_path) == f"{FRAGILE}.weight"
+    onnx.checker.check_model(onnx.load(str(mixed)))
+    feed = {"input": np.random.default_rng(0).uniform(0, 1, (4, 8, 10, 10)).astype(np.float32)}
+    np.testing.assert_allclose(run(mixed, feed, "extended"), run(mixed, feed, "disable"), rtol=1e-4, atol=1e-4)
+
+
+def test_guard_skips_layers_without_a_dequantized_input(tmp_path: Path) -> None:
+    from compile.mixed.keep_float import guard_float_layers
+
+    model = make_planted_model(tmp_path / "planted.onnx")
+    assert guard_float_layers(model, ["conv_a", "missing"], {"input": 8}) == []
+    assert guard_float_layers(model, [], {}) == []
