@@ -15,7 +15,8 @@ class RunSettings:
     model: str
     #: Profile name or path.
     profile: str = "cpu"
-    #: fp32 | fp16 | int8; ``None`` takes the profile's default.
+    #: fp32 | fp16 | int8 | mixed (INT8 with the fewest layers in float that pass the gates); ``None`` takes the
+    #: profile's default. ``--precision best`` never reaches here: compile/mixed/best.py runs one pipeline per candidate.
     precision: str | None = None
     #: "dense" or "2:4".
     sparsity: str = "dense"

@@ -17,7 +17,9 @@ def run_options(func: F) -> F:
     decorators = [
         click.argument("model"),
         click.option("--profile", "-p", default=None, help="Profile name from profiles/ or a profile file (default: local GPU's, else cpu)."),
-        click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None, help="Default: the profile's."),
+        click.option("--precision", type=click.Choice(["fp32", "fp16", "int8", "mixed", "best"]), default=None,
+                     help="Default: the profile's. mixed: INT8 with the fewest layers in float that pass the gates; "
+                          "best: compile every candidate and keep the fastest that passes."),
         click.option("--sparsity", type=click.Choice(["dense", "2:4"]), default="dense", show_default=True),
         click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run directory (default: runs/MODEL-PROFILE-PRECISION)."),
         click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder for validation (labels.csv or class subfolders)."),

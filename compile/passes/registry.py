@@ -22,6 +22,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "simplify": "compile.passes.simplify:SimplifyPass",
     "sparsify-onnx": "compile.passes.sparsify_onnx:SparsifyOnnxPass",
     "quantize-int8": "compile.passes.quantize_int8:QuantizeInt8Pass",
+    "mixed-precision": "compile.passes.mixed_precision:MixedPrecisionPass",
     "cast-fp16": "compile.passes.cast_fp16:CastFp16Pass",
     "verify-sparsity": "compile.passes.verify_sparsity:VerifySparsityPass",
     "build-ort": "compile.passes.build_ort:BuildOrtPass",
