@@ -73,6 +73,7 @@ class Sparsity(_Strict):
     recover_steps: int = Field(default=0, ge=0)
     recover_batch_size: int = Field(default=16, ge=1)
     recover_lr: float = Field(default=1e-4, gt=0)
+    target_mac_share: float | None = Field(default=None, gt=0, le=1, description="Prune only the least sensitive eligible layers (per MAC) reaching this share of non-depthwise MACs; unset prunes all eligible.")
 
 
 class InputShape(_Strict):

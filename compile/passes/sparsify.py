@@ -40,6 +40,11 @@ class SparsifyOptions(RulesOptions):
     recover_images: int = Field(default=64, ge=1)
     #: Re-estimate the batch-norm statistics after the first pruned layer before distilling.
     recalibrate_bn: bool = True
+    #: Prune only the least sensitive eligible layers (per MAC) that reach this share of the
+    #: non-depthwise MACs; ``None`` prunes every eligible layer.
+    target_mac_share: float | None = Field(default=None, gt=0, le=1)
+    #: How many recovery inputs the sensitivity ranking runs on.
+    sensitivity_samples: int = Field(default=32, ge=1)
     #: How many validation inputs the dense / pruned / recovered comparison uses.
     eval_samples: int = Field(default=64, ge=1)
     seed: int = 0
@@ -59,6 +64,7 @@ class SparsifyPass(Pass):
         options: dict[str, Any] = {
             **rules_from_profile(profile), "recover_steps": section.recover_steps,
             "recover_batch_size": section.recover_batch_size, "recover_lr": section.recover_lr,
+            "target_mac_share": getattr(section, "target_mac_share", None),
             "recover_images": settings.calib_size or profile.calibration.size, "eval_samples": profile.validation.samples,
             **entry_options,
         }
@@ -87,8 +93,12 @@ class SparsifyPass(Pass):
         loaded = load_torch_model(source, ctx.settings.weights)
         teacher = loaded.module
         student = copy.deepcopy(teacher)
-        pruned = prune_module(student, self.options.rules())
         macs = layer_macs(teacher, tuple(_batch_of_one(t) for t in loaded.example_inputs))
+        data = _recovery_batches(loaded, ctx, self.options) if self.options.recover_steps or self.options.target_mac_share else None
+        selection = None
+        if self.options.target_mac_share and data is not None:
+            selection = self._select(student, macs, data[1], ctx)
+        pruned = prune_module(student, self.options.rules(), set(selection["chosen"]) if selection else None)
         for row in pruned.layers:
             row["macs"] = macs.get(row["name"])
         warnings: list[str] = []
@@ -105,8 +115,8 @@ class SparsifyPass(Pass):
         dense_out = _predict(teacher, evaluation[0])
         accuracy.update(_scores("pruned", _predict(student, evaluation[0]), dense_out, evaluation[1]))
         recovery = None
-        if self.options.recover_steps:
-            batches, plain, described = _recovery_batches(loaded, ctx, self.options)
+        if self.options.recover_steps and data is not None:
+            batches, plain, described = data
             ctx.log(f"  recovery: distilling from the dense model on {described}")
             recovery = _recover(student, teacher, pruned.masks, batches, plain, self.options, ctx)
             recovery["data"] = described
@@ -116,7 +126,7 @@ class SparsifyPass(Pass):
         accuracy.update(_scores("dense", dense_out, dense_out, evaluation[1]))
         if not masks_hold(student, pruned.masks):
             raise self.fail("a pruned weight became non-zero during recovery")
-        section.update({"accuracy": accuracy, "recovery": recovery})
+        section.update({"accuracy": accuracy, "recovery": recovery, "selection": selection})
         path = self._save(student, ctx)
         digest = hash_file(path)
         spec = {**source.spec, "weights": f"sparse:{digest}", "weights_path": str(path), "sparsity": "2:4"}
@@ -125,6 +135,32 @@ class SparsifyPass(Pass):
                   "recovery_seconds": recovery["seconds"] if recovery else 0.0}
         return PassResult(TorchModel(source=source.source, spec=spec), record=record, report={"sparsity": section},
                           metrics=metrics, warnings=warnings)
+
+    def _select(self, module: torch.nn.Module, macs: dict[str, int], plain: list[tuple[torch.Tensor, ...]],
+                ctx: PassContext) -> dict[str, Any]:
+        """Rank the eligible layers by how much pruning each alone moves the output, per MAC, and keep the
+        least sensitive until they carry ``target_mac_share`` of the non-depthwise MACs."""
+        import time
+
+        import torch
+
+        from compile.sparsity.eligibility import ineligibility
+        from compile.sparsity.torch_prune import layer_sensitivity, select_by_sensitivity, torch_layers
+
+        started = time.perf_counter()
+        layers = torch_layers(module)
+        rules = self.options.rules()
+        candidates = [name for name, _, desc in layers if ineligibility(desc, rules) is None]
+        non_dw = sum(macs.get(name, 0) for name, _, desc in layers if not desc.depthwise)
+        count = self.options.sensitivity_samples
+        inputs = tuple(torch.cat([batch[i] for batch in plain])[:count] for i in range(len(plain[0])))
+        ctx.log(f"  2:4 selection: ranking {len(candidates)} eligible layers by sensitivity on {len(inputs[0])} inputs")
+        sensitivity = layer_sensitivity(module, candidates, inputs)
+        chosen = select_by_sensitivity(sensitivity, macs, non_dw, self.options.target_mac_share or 1.0)
+        share = sum(macs.get(name, 0) for name in chosen) / max(1, non_dw)
+        return {"target_mac_share": self.options.target_mac_share, "share_selected": round(share, 4), "chosen": chosen,
+                "sensitivity": {name: round(value, 6) for name, value in sensitivity.items()},
+                "samples": len(inputs[0]), "seconds": round(time.perf_counter() - started, 2)}
 
     def _save(self, module: torch.nn.Module, ctx: PassContext) -> Path:
         """Write the state dict in the work folder, then move it into the run directory (the pipeline

@@ -45,18 +45,18 @@ def torch_layers(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module, La
     return found
 
 
-def prune_module(module: torch.nn.Module, rules: SparsityRules) -> TorchPruneResult:
-    """Zero the 2 smallest of every 4 input-channel weights of each eligible layer, in place."""
+def prune_module(module: torch.nn.Module, rules: SparsityRules, only: set[str] | None = None) -> TorchPruneResult:
+    """Zero the 2 smallest of every 4 input-channel weights of each eligible layer (of ``only`` when
+    given: the layers a selection chose), in place."""
     import torch
 
     result = TorchPruneResult()
     for name, layer, desc in torch_layers(module):
         reason = ineligibility(desc, rules)
-        row: dict[str, Any] = {"name": name, "op": desc.op, "in_channels": desc.in_channels,
-                               "out_channels": desc.out_channels, "groups": desc.groups,
-                               "kernel": "x".join(map(str, desc.kernel)) or "-", "eligible": reason is None,
-                               "reason": reason or "", "pruned": reason is None}
-        result.layers.append(row)
+        if reason is None and only is not None and name not in only:
+            result.layers.append(_row(name, desc, None, pruned=False, note="kept dense: more sensitive per MAC (selection)"))
+            continue
+        result.layers.append(_row(name, desc, reason, pruned=reason is None))
         if reason is not None:
             continue
         weight = cast("torch.Tensor", layer.weight)
@@ -65,6 +65,58 @@ def prune_module(module: torch.nn.Module, rules: SparsityRules) -> TorchPruneRes
             weight.mul_(mask.to(weight.dtype))
         result.masks[name] = mask
     return result
+
+
+def _row(name: str, desc: LayerDesc, reason: str | None, pruned: bool, note: str = "") -> dict[str, Any]:
+    return {"name": name, "op": desc.op, "in_channels": desc.in_channels, "out_channels": desc.out_channels,
+            "groups": desc.groups, "kernel": "x".join(map(str, desc.kernel)) or "-", "eligible": reason is None,
+            "reason": reason or note, "pruned": pruned}
+
+
+def layer_sensitivity(module: torch.nn.Module, names: list[str], inputs: tuple[Any, ...]) -> dict[str, float]:
+    """How much the output moves when only that layer is pruned to 2:4: KL divergence from the dense
+    class scores (mean squared error relative to the output's for other outputs); one forward per layer."""
+    import torch
+    import torch.nn.functional as F
+
+    layers = dict(module.named_modules())
+
+    def output() -> torch.Tensor:
+        result = module(*inputs)
+        return result[0] if isinstance(result, (tuple, list)) else result
+
+    scores: dict[str, float] = {}
+    with torch.no_grad():
+        reference = output()
+        classes = reference.dim() == 2 and reference.shape[1] > 1
+        for name in names:
+            weight = cast("torch.Tensor", layers[name].weight)
+            saved = weight.detach().clone()
+            weight.mul_(torch.from_numpy(two_four_mask(saved.cpu().numpy(), axis=1)).to(weight.dtype))
+            try:
+                moved = output()
+            finally:
+                weight.copy_(saved)
+            if classes:
+                scores[name] = float(F.kl_div(F.log_softmax(moved, 1), F.log_softmax(reference, 1), reduction="batchmean",
+                                              log_target=True))
+            else:
+                scores[name] = float(F.mse_loss(moved, reference) / (reference.pow(2).mean() + 1e-12))
+    return scores
+
+
+def select_by_sensitivity(sensitivity: dict[str, float], macs: dict[str, int], non_depthwise_macs: int,
+                          target_share: float) -> list[str]:
+    """The least sensitive layers per MAC, added until they carry ``target_share`` of the non-depthwise MACs."""
+    order = sorted(sensitivity, key=lambda name: (sensitivity[name] / max(1, macs.get(name, 0)), name))
+    chosen: list[str] = []
+    share = 0.0
+    for name in order:
+        if share >= target_share:
+            break
+        chosen.append(name)
+        share += macs.get(name, 0) / max(1, non_depthwise_macs)
+    return chosen
 
 
 def apply_masks(module: torch.nn.Module, masks: dict[str, torch.Tensor]) -> None:

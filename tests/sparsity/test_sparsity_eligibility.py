@@ -69,3 +69,25 @@ def test_onnx_layers_and_pruning(tmp_path: Path, trans_b: int) -> None:
     assert read_record(model)["layers"] == ["body", "fc", "head"]
     again = prune_onnx(model, RULES)  # a no-op on weights already 2:4
     assert again.newly_pruned == [] and sorted(again.already) == ["body", "fc", "head"]
+
+
+def test_selection_prefers_low_sensitivity_per_mac_until_the_target_share() -> None:
+    import torch
+
+    from compile.sparsity.torch_prune import layer_sensitivity, prune_module, select_by_sensitivity
+    from tests.sparsity.sparse_models import small_cnn
+
+    sensitivity = {"a": 0.01, "b": 0.5, "c": 0.02, "d": 0.001}
+    macs = {"a": 100, "b": 100, "c": 400, "d": 10}
+    # per MAC: c 5e-5, a 1e-4, d 1e-4 (a tie: by name), b 5e-3
+    assert select_by_sensitivity(sensitivity, macs, 1000, 0.4) == ["c"]
+    assert select_by_sensitivity(sensitivity, macs, 1000, 0.45) == ["c", "a"]
+    assert select_by_sensitivity(sensitivity, macs, 1000, 1.0) == ["c", "a", "d", "b"]
+    model = small_cnn().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    scores = layer_sensitivity(model, ["2", "8"], (torch.randn(4, 4, 6, 6),))
+    assert set(scores) == {"2", "8"} and all(v > 0 for v in scores.values())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # weights restored
+    result = prune_module(model, RULES, only={"8"})
+    assert list(result.masks) == ["8"]
+    assert next(r for r in result.layers if r["name"] == "2")["reason"].startswith("kept dense")
