@@ -192,3 +192,116 @@ def folded_activations(float_model: Any) -> dict[str, list[str]]:
         if chain and node.name:
             groups[str(node.name)] = chain
     return groups
+
+
+#: Ops whose weights and input the single-layer measurement quantizes (the ops INT8 speeds up).
+COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+@dataclass
+class SingleLayerErrors:
+    #: Node name -> NSR of the model's first output with only that node quantized.
+    errors: dict[str, float]
+    seconds: float
+    inputs: int
+
+
+def fake_quant_weight(weight: np.ndarray, axis: int) -> np.ndarray:
+    """Symmetric per-channel INT8 quantize-dequantize along ``axis`` (what quantize-int8 does to weights)."""
+    moved = np.moveaxis(weight.astype(np.float64), axis, 0)
+    peak = np.abs(moved.reshape(len(moved), -1)).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).reshape((-1,) + (1,) * (moved.ndim - 1))
+    quantized = np.clip(np.round(moved / scale), -127, 127) * scale
+    return np.moveaxis(quantized, 0, axis).astype(weight.dtype)
+
+
+def activation_qparams(low: float, high: float, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point for one activation tensor: u8 asymmetric, or s8 symmetric (TensorRT)."""
+    if signed:
+        peak = max(abs(low), abs(high), 1e-12)
+        return np.array(peak / 127.0, dtype=np.float32), np.array(0, dtype=np.int8)
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = max(high - low, 1e-12) / 255.0
+    return np.array(scale, dtype=np.float32), np.array(int(round(-low / scale)), dtype=np.uint8)
+
+
+def _weight_axis(node: Any) -> int:
+    if node.op_type == "Gemm":
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    if node.op_type == "MatMul":
+        return -1
+    if node.op_type == "ConvTranspose":
+        return 1
+    return 0
+
+
+def single_layer_errors(float_path: Path, layers: list[str], ranges: dict[str, tuple[float, float]], signed: bool,
+                        batches: list[dict[str, np.ndarray]]) -> SingleLayerErrors:
+    """For each layer, the output error of the float model with only that layer quantized (fake-quantized
+    weights, and Q/DQ on its input with the calibrated range): its own contribution, as the output sees it.
+
+    Each variant is the float graph with one weight swapped and one Q/DQ pair added, so it costs one
+    session and a few inferences, never a run of the quantizer."""
+    import time
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    started = time.perf_counter()
+    model = onnx.load(str(float_path))
+    graph = model.graph
+    initializers = {init.name: index for index, init in enumerate(graph.initializer)}
+    options = ort.SessionOptions()
+    # No optimisation: ONNX Runtime would re-quantize the float weights next to a DequantizeLinear.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+
+    def outputs(serialized: bytes) -> list[np.ndarray]:
+        session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
+        return [session.run(None, feed)[0].astype(np.float64) for feed in batches]
+
+    reference = outputs(model.SerializeToString())
+    signal = sum(float(np.square(r).sum()) for r in reference)
+    errors: dict[str, float] = {}
+    positions = {node.name: index for index, node in enumerate(graph.node)}
+    for name in layers:
+        index = positions.get(name)
+        if index is None:
+            continue
+        node = graph.node[index]
+        if node.op_type not in COMPUTE_OPS or len(node.input) < 2 or node.input[1] not in initializers:
+            continue
+        weight_init = graph.initializer[initializers[node.input[1]]]
+        original_weight = onnx.TensorProto()
+        original_weight.CopyFrom(weight_init)
+        original_input = node.input[0]
+        weight = numpy_helper.to_array(weight_init)
+        weight_init.CopyFrom(numpy_helper.from_array(fake_quant_weight(weight, _weight_axis(node) % weight.ndim), weight_init.name))
+        added_nodes = 0
+        if original_input in ranges:
+            scale, zero = activation_qparams(*ranges[original_input], signed)
+            prefix = f"{name}__sensitivity"
+            graph.initializer.extend([numpy_helper.from_array(scale, f"{prefix}_scale"),
+                                      numpy_helper.from_array(zero, f"{prefix}_zero")])
+            # Appended, not inserted: ONNX Runtime sorts the graph itself, and the node indices stay put.
+            graph.node.extend([
+                helper.make_node("QuantizeLinear", [original_input, f"{prefix}_scale", f"{prefix}_zero"], [f"{prefix}_q"],
+                                 name=f"{prefix}_QuantizeLinear"),
+                helper.make_node("DequantizeLinear", [f"{prefix}_q", f"{prefix}_scale", f"{prefix}_zero"], [f"{prefix}_dq"],
+                                 name=f"{prefix}_DequantizeLinear"),
+            ])
+            node.input[0] = f"{prefix}_dq"
+            added_nodes = 2
+        try:
+            candidate = outputs(model.SerializeToString())
+        finally:
+            weight_init.CopyFrom(original_weight)
+            node.input[0] = original_input
+            if added_nodes:
+                del graph.node[len(graph.node) - added_nodes:]
+                del graph.initializer[len(graph.initializer) - 2:]
+        noise = sum(float(np.square(r - c).sum()) for r, c in zip(reference, candidate, strict=True))
+        errors[name] = noise / signal if signal > _TINY else 0.0
+    return SingleLayerErrors(errors, time.perf_counter() - started, sum(len(next(iter(b.values()))) for b in batches))

@@ -42,7 +42,10 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     seed: int = 0
     #: Inputs the one-pass sensitivity analysis runs on, and their batch.
     sensitivity_samples: int = Field(default=8, ge=1)
-    #: "error-per-ms": added error divided by the time INT8 saves on the layer; "error": added error only.
+    #: "single-layer": the output error with only that layer quantized (one cheap float-graph variant per
+    #: Conv/Gemm/MatMul); "qdq-debug": the error each node adds, from one pass over both models' tensors.
+    sensitivity: Literal["single-layer", "qdq-debug"] = "single-layer"
+    #: "error-per-ms": error divided by the time INT8 saves on the layer; "error": error only.
     ranking: Literal["error-per-ms", "error"] = "error-per-ms"
     #: Profiled inferences per model for the per-layer timing.
     profile_iterations: int = Field(default=10, ge=1)
@@ -58,7 +61,7 @@ class MixedPrecisionPass(Pass):
     produces = ONNX
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
-    version = "2"
+    version = "3"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -122,7 +125,7 @@ class MixedPrecisionPass(Pass):
         if first.passed:
             ranked: list[str] = []
         else:
-            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, ctx)
+            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, ctx, calib.ranges())
         result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log)
         if not result.passed:
             warnings.append(f"the gates fail even with all {len(ranked)} ranked layers in float")
@@ -168,31 +171,43 @@ class MixedPrecisionPass(Pass):
         return PassResult(OnnxModel(path=out, precision="mixed", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
 
-    def _rank(self, float_path: Path, int8_path: Path, data: Any, ctx: PassContext) -> tuple[list[str], list[dict[str, Any]], float, float]:
+    def _rank(self, float_path: Path, int8_path: Path, data: Any, ctx: PassContext,
+              ranges: dict[str, tuple[float, float]]) -> tuple[list[str], list[dict[str, Any]], float, float]:
         """Layers in the order the search leaves them in float, with the figures behind the order."""
-        from compile.mixed.sensitivity import rank_layers
+        from compile.mixed.sensitivity import COMPUTE_OPS, quantized_nodes, rank_layers, single_layer_errors
         from compile.mixed.timing import measure_layer_timing
+        from compile.onnx_io import load_onnx
 
         o = self.options
         started = time.perf_counter()
         sample = build_subset(data, o.sensitivity_samples)
-        layers = rank_layers(float_path, int8_path, sample.batches(o.batch_size))
+        details: dict[str, dict[str, Any]] = {}
+        if o.sensitivity == "single-layer":
+            nodes = quantized_nodes(load_onnx(int8_path, load_external_data=False))
+            compute = [node.name for node in nodes if node.op_type in COMPUTE_OPS]
+            measured = single_layer_errors(float_path, compute, ranges, o.convention == "tensorrt", sample.batches(o.batch_size))
+            op_types = {node.name: node.op_type for node in nodes}
+            scores = sorted(measured.errors.items(), key=lambda item: item[1], reverse=True)
+            details = {name: {"node": name, "op_type": op_types[name], "error_alone": round(error, 9)} for name, error in scores}
+        else:
+            layers = rank_layers(float_path, int8_path, sample.batches(o.batch_size))
+            scores = [(layer.node, layer.score) for layer in layers]
+            details = {layer.node: layer.to_dict() for layer in layers}
         sensitivity_seconds = time.perf_counter() - started
-        ctx.log(f"  sensitivity: {len(layers)} quantized layers scored on {sample.size} inputs in {sensitivity_seconds:.1f}s")
+        ctx.log(f"  sensitivity ({o.sensitivity}): {len(scores)} layers scored on {sample.size} inputs in {sensitivity_seconds:.1f}s")
         savings: dict[str, float] | None = None
         timing_seconds = 0.0
         if o.ranking == "error-per-ms":
             feed = sample.batches(1)[0]
-            timing = measure_layer_timing(float_path, int8_path, [layer.node for layer in layers], feed, o.profile_iterations)
+            timing = measure_layer_timing(float_path, int8_path, [name for name, _ in scores], feed, o.profile_iterations)
             timing_seconds = timing.seconds
-            savings = {layer.node: timing.saving_ms(layer.node) for layer in layers}
+            savings = {name: timing.saving_ms(name) for name, _ in scores}
             ctx.log(f"  timing: float {timing.float_total_ms:.2f} ms, int8 {timing.int8_total_ms:.2f} ms per inference "
                     f"(profiled in {timing_seconds:.1f}s)")
-        ordered = priority_order([(layer.node, layer.score) for layer in layers], savings)
-        by_node = {layer.node: layer for layer in layers}
+        ordered = priority_order(scores, savings)
         record = []
         for node, priority in ordered:
-            entry = by_node[node].to_dict()
+            entry = dict(details[node])
             entry["priority"] = round(priority, 8)
             if savings is not None:
                 entry["int8_saving_ms"] = round(savings[node], 4)

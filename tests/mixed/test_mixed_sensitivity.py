@@ -82,3 +82,34 @@ def test_score_is_added_error() -> None:
     assert [s.node for s in ranked] == ["b", "a", "c"]
     assert ranked[0].score == pytest.approx(0.30)
     assert ranked[2].input_nsr == pytest.approx(0.31)
+
+
+def test_single_layer_errors_rank_the_fragile_layer_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compile.calibration.ranges import calibrate
+    from compile.calibration.source import CalibrationSource
+    from compile.mixed.sensitivity import single_layer_errors
+    from compile.onnx_io import inspect_source_onnx
+
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    model = make_planted_model(tmp_path / "planted.onnx")
+    calib = calibrate(model, CalibrationSource(inspect_source_onnx(model), None, 32, 8), "minmax", 99.99, tmp_path,
+                      log=lambda line: None)
+    measured = single_layer_errors(model, [*LAYERS, "fc", "not-a-node", "pool"], calib.ranges(), False, feeds())
+    assert set(measured.errors) == {*LAYERS, "fc"}  # compute ops only; unknown names are ignored
+    ranked = sorted(measured.errors, key=measured.errors.__getitem__, reverse=True)
+    assert ranked[0] == FRAGILE
+    assert measured.errors[FRAGILE] > 0.02 > 10 * max(v for k, v in measured.errors.items() if k != FRAGILE)
+    assert measured.inputs == 16
+
+
+def test_fake_quant_weight_is_per_channel() -> None:
+    from compile.mixed.sensitivity import activation_qparams, fake_quant_weight
+
+    weight = np.array([[1.0, 0.5, -0.25], [100.0, 0.3, 0.2]], dtype=np.float32)
+    quantized = fake_quant_weight(weight, axis=0)
+    np.testing.assert_allclose(quantized[0], weight[0], atol=1.0 / 254)  # its own scale: fine steps
+    assert quantized[1, 1] == 0.0 and quantized[1, 0] == pytest.approx(100.0)  # outlier: the rest rounds away
+    scale, zero = activation_qparams(-1.0, 3.0, signed=False)
+    assert float(scale) == pytest.approx(4.0 / 255) and int(zero) == 64
+    scale, zero = activation_qparams(-1.0, 3.0, signed=True)
+    assert float(scale) == pytest.approx(3.0 / 127) and int(zero) == 0
