@@ -6,9 +6,12 @@ excluded, never a recalibration. The steps:
 
 1. quantize everything and measure it on the validation data against the float ONNX model; if the
    accuracy gates pass, that is the answer (no layer in float);
-2. rank the quantized layers by the error each adds (:mod:`compile.mixed.sensitivity`, one pass
-   over a few inputs) divided by the time INT8 saves on it (:mod:`compile.mixed.timing`, ONNX
-   Runtime's profiler), so that INT8 is kept where it buys the most time;
+2. rank the quantized Conv/Gemm/MatMul layers by the output error each causes alone (the float
+   graph with only that layer fake-quantized: one cheap variant per layer on a few inputs, no run
+   of the quantizer; :mod:`compile.mixed.sensitivity`, which also offers a one-pass ranking from
+   ONNX Runtime's Q/DQ debugging helpers) divided by the time INT8 saves on it
+   (:mod:`compile.mixed.timing`, ONNX Runtime's profiler), so that INT8 is kept where it buys the
+   most time;
 3. keep the first 1, 2, 4, ... ranked layers in float until the gates pass, then bisect to the
    fewest that do (:mod:`compile.mixed.search`).
 
@@ -48,7 +51,7 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     #: "error-per-ms": error divided by the time INT8 saves on the layer; "error": error only.
     ranking: Literal["error-per-ms", "error"] = "error-per-ms"
     #: Profiled inferences per model for the per-layer timing.
-    profile_iterations: int = Field(default=10, ge=1)
+    profile_iterations: int = Field(default=20, ge=1)
     #: Accuracy gates the search must pass (default: the profile's gates with ``--gate`` overrides);
     #: gates on figures the search does not measure (latency) are left to the run's own gates.
     gates: dict[str, float] = Field(default_factory=dict)
@@ -141,14 +144,18 @@ class MixedPrecisionPass(Pass):
                 "search_seconds": round(result.seconds, 3), "sensitivity_seconds": round(sensitivity_seconds, 3),
                 "timing_seconds": round(timing_seconds, 3), "calibration_seconds": round(calib.seconds, 3),
                 "calibration_cached": calib.cache_hit}
-        if calib.seconds > 0:
-            cost["times_calibration"] = round(seconds / calib.seconds, 2)
+        # One calibration run, as measured when the ranges were computed (this run, or the one that cached them).
+        one_calibration = calib.seconds if not calib.cache_hit else float((calib.entry.read_meta() or {}).get("seconds", 0.0))
+        if one_calibration > 0:
+            cost["one_calibration_seconds"] = round(one_calibration, 3)
+            cost["times_calibration"] = round(seconds / one_calibration, 2)
         record = {
             "precision": "mixed",
             "convention": o.convention,
             "float_layers": result.float_layers,
             "passed": result.passed,
             "ranking": o.ranking,
+            "sensitivity": o.sensitivity,
             "ranked_layers": len(ranked),
             "top_ranked": ranking_record[:REPORT_RANKING],
             "search": result.to_dict(),
@@ -157,7 +164,7 @@ class MixedPrecisionPass(Pass):
             "calibration": calib.to_record(),
             **qdq_structure(final),
         }
-        report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "ranked_layers",
+        report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "sensitivity", "ranked_layers",
                                                                    "top_ranked", "search", "cost", "validation_data")}}
         report["mixed_precision"]["calibration_data"] = calib.data
         if overlap:
