@@ -104,6 +104,7 @@ class QuantizeInt8Pass(Pass):
         quantize_seconds = time.perf_counter() - started
         quantized = load_onnx(out)
         unquantized_outputs = remove_output_qdq(quantized) if self.options.float_outputs else []
+        fused_adds = fuse_residual_adds(quantized) if self.options.convention == "tensorrt" else []
         set_model_info(quantized, info)
         save_onnx(quantized, out)
         structure = qdq_structure(quantized)
@@ -116,6 +117,7 @@ class QuantizeInt8Pass(Pass):
             "nodes_after": count_nodes(quantized),
             **structure,
             "float_outputs": unquantized_outputs,
+            "residual_adds_fusable": fused_adds,
             "ops_after": op_histogram(quantized),
         }
         report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
@@ -160,6 +162,44 @@ class QuantizeInt8Pass(Pass):
         except Exception as err:  # noqa: BLE001 - the quantizer raises anything on graphs it cannot handle
             text = str(err).strip()
             raise self.fail(f"onnxruntime quantize_static failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
+
+
+def fuse_residual_adds(model: Any) -> list[str]:
+    """TensorRT placement for residual Adds: Q/DQ on the skip input only.
+
+    ONNX Runtime puts Q/DQ on both inputs of an Add. TensorRT fuses ``Conv -> Add(skip) -> ReLU`` into one
+    INT8 convolution when the convolution's output reaches the Add in float and the skip input comes
+    through a DequantizeLinear; so for an Add with one input straight from a Conv/Gemm/MatMul (through a
+    Q/DQ pair nothing else reads), that pair is removed. Returns the Adds changed."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    uses: dict[str, int] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    graph_outputs = {o.name for o in model.graph.output}
+    changed: list[str] = []
+    dropped: list[Any] = []
+    for add in [n for n in model.graph.node if n.op_type == "Add" and len(n.input) == 2]:
+        branches = []
+        for index, name in enumerate(add.input):
+            dq = producer.get(name)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is None or q.op_type != "QuantizeLinear":
+                break
+            source = producer.get(q.input[0])
+            branches.append((index, dq, q, source))
+        if len(branches) != 2:
+            continue
+        for index, dq, q, source in branches:
+            if (source is not None and source.op_type in ("Conv", "Gemm", "MatMul") and uses.get(dq.output[0]) == 1
+                    and uses.get(q.output[0]) == 1 and uses.get(q.input[0]) == 1 and q.input[0] not in graph_outputs):
+                add.input[index] = q.input[0]
+                dropped += [q, dq]
+                changed.append(add.name or add.output[0])
+                break
+    for node in dropped:
+        model.graph.node.remove(node)
+    return changed
 
 
 def remove_output_qdq(model: Any) -> list[str]:

@@ -68,8 +68,11 @@ def test_tensorrt_convention_quantizes_compute_ops_and_the_residual_add(quantize
     for name in ("conv0", "conv1", "conv2", "fc"):
         assert by_name[name].input[0] in dq_outputs, f"{name}'s activation is not quantized"
         assert by_name[name].input[1] in dq_outputs, f"{name}'s weight is not quantized"
+    # TensorRT fuses Conv -> Add(skip) when the Conv output arrives in float and the skip through Q/DQ.
     add = by_name["residual_add"]
-    assert all(name in dq_outputs for name in add.input), "both inputs of the residual Add need Q/DQ to fuse"
+    assert add.input[0] in dq_outputs, "the skip input of the residual Add is quantized"
+    assert add.input[1] == by_name["conv2"].output[0], "the Conv branch reaches the Add in float"
+    assert record["residual_adds_fusable"] == ["residual_add"]
     assert record["quantized_ops"]["Conv"] == 3 and record["quantized_ops"]["Add"] == 1
     assert record["quantize_linear"] > 0 and record["dequantize_linear"] > record["quantize_linear"]
 
