@@ -180,7 +180,7 @@ def fuse_residual_adds(model: Any) -> list[str]:
     changed: list[str] = []
     dropped: list[Any] = []
     for add in [n for n in model.graph.node if n.op_type == "Add" and len(n.input) == 2]:
-        branches = []
+        branches: list[tuple[int, Any, Any, Any]] = []
         for index, name in enumerate(add.input):
             dq = producer.get(name)
             q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
