@@ -2,9 +2,10 @@
 
 The dense model is the teacher, the pruned one the student; the loss is the KL divergence between
 their softened outputs on unlabeled inputs (images with light augmentation: random resized crop and
-horizontal flip on the preprocessed tensors). Gradients of pruned weights are masked and the masks
-re-applied after every optimiser step, so the 2:4 pattern survives exactly. Batch-norm statistics
-and dropout stay in eval mode: a few hundred small batches would only make the statistics worse.
+horizontal flip on the preprocessed tensors). By default only the pruned layers' weights train.
+Gradients of pruned weights are masked and the masks re-applied after every optimiser step, so the
+2:4 pattern survives exactly. Batch-norm statistics and dropout stay in eval mode: statistics
+re-estimated on ~100 images of ~100 classes are biased (an optional recalibration is provided).
 """
 
 from __future__ import annotations
@@ -101,14 +102,14 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
 
 def recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str, torch.Tensor],
             batches: Callable[[int], tuple[torch.Tensor, ...]], steps: int, lr: float, batch_size: int,
-            progress: bool = False, log: Callable[[str], None] = print) -> RecoveryStats:
+            progress: bool = False, log: Callable[[str], None] = print, scope: str = "pruned") -> RecoveryStats:
     """Fine-tune ``student`` towards ``teacher`` for ``steps`` batches, keeping ``masks`` exact."""
     import torch
     from tqdm import tqdm
 
     teacher.eval()
     student.eval()  # frozen batch-norm statistics and no dropout; the weights still train
-    params = trainable_parameters(student, masks)
+    params = trainable_parameters(student, masks, scope)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     layers = dict(student.named_modules())
     grad_masks = [(layers[name].weight, mask) for name, mask in masks.items()]
@@ -169,17 +170,26 @@ def recalibrate_batch_norm(student: torch.nn.Module, masks: dict[str, torch.Tens
     return len(norms)
 
 
-def trainable_parameters(student: torch.nn.Module, masks: dict[str, torch.Tensor]) -> list[torch.nn.Parameter]:
-    """Parameters from the first pruned layer on (registration order); earlier ones are frozen.
+def trainable_parameters(student: torch.nn.Module, masks: dict[str, torch.Tensor],
+                         scope: str = "pruned") -> list[torch.nn.Parameter]:
+    """What recovery trains; everything else is frozen.
 
-    The layers before the first pruned one are unchanged, so they need no update, and freezing them
-    spares the backward pass through the early, high-resolution layers (most of the cost)."""
-    names = [name for name, _ in student.named_parameters()]
-    first = min((i for i, name in enumerate(names) if name.rsplit(".", 1)[0] in masks), default=0)
+    ``pruned``: only the pruned layers' weights (the default: on ~100 images, updating every layer
+    after the first pruned one with Adam moved the well-trained ones and lost accuracy);
+    ``after-first-pruned``: every parameter from the first pruned layer on (registration order).
+    Either way the layers before the first pruned one get no gradient, which spares the backward
+    pass through the early, high-resolution layers (most of the cost)."""
+    named = list(student.named_parameters())
+    if scope == "pruned":
+        wanted = {f"{name}.weight" for name in masks}
+        chosen = [name in wanted for name, _ in named]
+    else:
+        first = min((i for i, (name, _) in enumerate(named) if name.rsplit(".", 1)[0] in masks), default=0)
+        chosen = [i >= first for i in range(len(named))]
     trainable = []
-    for i, (_, param) in enumerate(student.named_parameters()):
-        param.requires_grad_(i >= first)
-        if i >= first:
+    for (_, param), keep in zip(named, chosen, strict=True):
+        param.requires_grad_(keep)
+        if keep:
             trainable.append(param)
     return trainable
 
