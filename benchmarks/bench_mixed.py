@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--gate", type=float, default=GATE, help="min_top1_agreement")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from compile.bench.machine import machine_info
@@ -76,9 +77,9 @@ def main() -> None:
     out = args.out or scratch / "run"
     info = machine_info()
     print(f"machine: {info['cpu']}, {info['usable_cpus']} usable CPUs (shared with other jobs: timings are noisy)")
-    print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {GATE}")
+    print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {args.gate}")
     settings = RunSettings(model=args.model, profile=str(profile), precision="best", out=out, data=val, calib=calib,
-                           calib_size=CALIB_IMAGES, gates={"min_top1_agreement": GATE}, progress=False)
+                           calib_size=CALIB_IMAGES, gates={"min_top1_agreement": args.gate}, progress=False)
     started = time.perf_counter()
     result = run_best(settings, log=lambda line: print(line, flush=True) if line.startswith("[best]") else None)
     total = time.perf_counter() - started

@@ -85,3 +85,41 @@ def _per_axis_input(node: Any, producer: dict[str, Any], initializers: dict[str,
         inputs.append(f"{name}_zero_point")
     node.input[0] = name
     return helper.make_node("DequantizeLinear", inputs, [name], name=f"{name}_DequantizeLinear", axis=1)
+
+
+def float_islands(float_model: Any, float_layers: set[str], compute_ops: tuple[str, ...]) -> list[str]:
+    """Other nodes to leave in float: those whose nearest compute neighbours (through non-compute nodes,
+    upstream and downstream) are all in float. An INT8 Add or pooling between float layers saves nothing
+    and costs a Quantize/Dequantize on each side."""
+    nodes = [node for node in float_model.graph.node if node.name]
+    producer = {out: node for node in nodes for out in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    if not float_layers:
+        return []
+    # Connected regions of non-compute nodes, and the compute nodes on their borders.
+    region: dict[str, int] = {}
+    borders: list[set[str]] = []
+    for start in nodes:
+        if start.op_type in compute_ops or start.name in region:
+            continue
+        index = len(borders)
+        border: set[str] = set()
+        region[start.name] = index
+        frontier = [start]
+        while frontier:
+            node = frontier.pop()
+            neighbours = [producer[i] for i in node.input if i in producer]
+            neighbours += [c for o in node.output for c in consumers.get(o, [])]
+            for other in neighbours:
+                if other.op_type in compute_ops:
+                    border.add(str(other.name))
+                elif other.name not in region:
+                    region[other.name] = index
+                    frontier.append(other)
+        borders.append(border)
+    return [str(node.name) for node in nodes
+            if node.name in region and node.name not in float_layers and borders[region[node.name]] <= float_layers]

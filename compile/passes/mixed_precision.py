@@ -64,7 +64,7 @@ class MixedPrecisionPass(Pass):
     produces = ONNX
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
-    version = "3"
+    version = "4"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -77,12 +77,19 @@ class MixedPrecisionPass(Pass):
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "mixed" else f"precision is {settings.precision}, not mixed"
 
-    def _quantizer(self, exclude: list[str], folded: dict[str, list[str]] | None = None) -> QuantizeInt8Pass:
-        """The quantize-int8 pass with ``exclude`` (and the activations folded into them) left in float."""
+    def _quantizer(self, exclude: list[str], float_model: Any = None) -> QuantizeInt8Pass:
+        """The quantize-int8 pass with ``exclude`` left in float, with the activations folded into them and
+        the non-compute regions between float layers (``float_model`` gives the graph to find them in)."""
         int8_keys = set(QuantizeInt8Options.model_fields)
         options = {key: value for key, value in self.options.model_dump().items() if key in int8_keys}
         layers = {*self.options.exclude_nodes, *exclude}
-        options["exclude_nodes"] = sorted(layers | {act for name in layers for act in (folded or {}).get(name, [])})
+        if float_model is not None and layers:
+            from compile.mixed.keep_float import float_islands
+            from compile.mixed.sensitivity import COMPUTE_OPS, folded_activations
+
+            layers |= {act for name in set(layers) for act in folded_activations(float_model).get(name, [])}
+            layers |= set(float_islands(float_model, layers, COMPUTE_OPS))
+        options["exclude_nodes"] = sorted(layers)
         return QuantizeInt8Pass(**options)
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
@@ -225,13 +232,14 @@ class MixedPrecisionPass(Pass):
 def priority_order(scores: list[tuple[str, float]], savings: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """Layers that add error, most worth keeping in float first: error added, per ms INT8 saves on it.
 
-    A layer where INT8 saves nothing (or loses time) is charged a small floor (a tenth of the median
-    saving), so it goes early but a layer adding far more error still goes first."""
+    Savings below the median positive saving count as the median: per-layer timings of small layers
+    are mostly noise (one profiled input on a shared CPU), so only layers where INT8 clearly buys more
+    time than usual are held back in INT8, and a layer adding far more error still goes first."""
     harmful = [(node, score) for node, score in scores if score > 0]
     if savings is None:
         return sorted(harmful, key=lambda item: item[1], reverse=True)
     positive = [savings.get(node, 0.0) for node, _ in harmful if savings.get(node, 0.0) > 0]
-    floor = max(0.1 * statistics.median(positive), 1e-6) if positive else 1.0
+    floor = max(statistics.median(positive), 1e-6) if positive else 1.0
     priorities = [(node, score / max(savings.get(node, 0.0), floor)) for node, score in harmful]
     return sorted(priorities, key=lambda item: item[1], reverse=True)
 
@@ -254,11 +262,10 @@ class _Evaluator:
         self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
         self.built = 0
         from compile.mixed.keep_float import channel_counts
-        from compile.mixed.sensitivity import folded_activations
         from compile.onnx_io import load_onnx
 
         float_model = load_onnx(source, load_external_data=False)
-        self.folded = folded_activations(float_model)
+        self.float_model = float_model
         #: ONNX Runtime re-quantizes float Conv/Gemm fed by a DequantizeLinear (see compile/mixed/keep_float.py).
         self.guard = guard
         self.channels = channel_counts(float_model) if guard else {}
@@ -268,7 +275,7 @@ class _Evaluator:
     def build(self, layers: list[str]) -> Path:
         self.built += 1
         out = self.scratch / f"candidate-{self.built}.onnx"
-        self.owner._quantizer(layers, self.folded)._quantize(self.source, out, self.ranges, self.method)
+        self.owner._quantizer(layers, self.float_model)._quantize(self.source, out, self.ranges, self.method)
         if self.guard:
             from compile.mixed.keep_float import guard_float_layers
 
