@@ -26,11 +26,15 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     failed_gates: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Inputs measured before the candidate was known to fail (``None``: all of them).
+    stopped_after: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         entry = asdict(self)
         entry["float_layers"] = len(self.float_layers)
         entry["seconds"] = round(self.seconds, 3)
+        if self.stopped_after is None:
+            entry.pop("stopped_after")
         return entry
 
 

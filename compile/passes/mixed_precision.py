@@ -287,17 +287,40 @@ class _Evaluator:
         from compile.mixed.search import Evaluation
         from compile.validate.compare import compare_outputs
         from compile.validate.gates import evaluate_gates
-        from compile.validate.reference import run_batched
 
         started = time.perf_counter()
         path = self.build(layers) if layers else self.all_int8
         with OrtRunner(path, optimization="extended") as runner:
-            outputs = run_batched(runner, self.data)
+            outputs, stopped = self._run(runner)
         if path != self.all_int8:
             path.unlink(missing_ok=True)
+        if stopped is not None:
+            return Evaluation(list(layers), False, {"top1_agreement_at_most": round(stopped[1], 6)}, ["min_top1_agreement"],
+                              time.perf_counter() - started, stopped_after=stopped[0])
         _, metrics = compare_outputs(self.reference, outputs, self.data.labels)
         results = [gate for gate in evaluate_gates(self.gates, metrics) if not gate.skipped]
         shown = {gate.metric for gate in results} | {"top1_agreement", "cosine_similarity"}
         kept = {key: round(value, 6) for key, value in metrics.items() if key in shown}
         return Evaluation(list(layers), all(gate.passed for gate in results), kept,
                           [gate.name for gate in results if not gate.passed], time.perf_counter() - started)
+
+    def _run(self, runner: Any) -> tuple[dict[str, Any], tuple[int, float] | None]:
+        """Outputs batch by batch; stops early, with (inputs seen, best reachable agreement), once more
+        top-1 disagreements than ``min_top1_agreement`` allows have been seen: the candidate fails anyway."""
+        import numpy as np
+
+        threshold = self.gates.get("min_top1_agreement")
+        first = next(iter(self.reference))
+        reference_top1 = self.reference[first].reshape(len(self.reference[first]), -1).argmax(axis=1)
+        total = len(reference_top1)
+        chunks: list[dict[str, Any]] = []
+        seen = disagreements = 0
+        for batch in self.data.batches(16):
+            out = runner.infer(batch)
+            chunks.append(out)
+            count = len(out[first])
+            disagreements += int((out[first].reshape(count, -1).argmax(axis=1) != reference_top1[seen:seen + count]).sum())
+            seen += count
+            if threshold is not None and (best := 1.0 - disagreements / total) < threshold:
+                return {}, (seen, best)
+        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}, None

@@ -90,3 +90,15 @@ def test_precision_best_all_failing_exits_1(planted: Path, tmp_path: Path) -> No
     report = json.loads((tmp_path / "x" / "report.json").read_text())
     assert report["chosen"] is None and report["verdict"] == "no candidate passes the gates"
     assert {c["status"] for c in report["candidates"]} <= {"failed", "rejected"}
+
+
+def test_failing_candidates_stop_early_on_the_agreement_gate(planted: Path, tmp_path: Path) -> None:
+    from compile.pipeline import Pipeline
+
+    settings = RunSettings(model=str(planted), profile="cpu", precision="mixed", out=tmp_path / "early",
+                           gates={"min_top1_agreement": 0.9, "min_cosine_similarity": 0.0}, progress=False)
+    steps = Pipeline(settings, log=lambda line: None).run().report["mixed_precision"]["search"]["steps"]
+    first = steps[0]
+    assert not first["passed"] and first["stopped_after"] == 16  # 15 of the first 16 disagree: 0.9 is out of reach
+    assert first["metrics"]["top1_agreement_at_most"] < 0.9
+    assert steps[-1]["passed"] and "stopped_after" not in steps[-1]
