@@ -35,14 +35,23 @@ class BuildOrtPass(Pass):
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
         return {"optimization": profile.build.graph_optimization_level, **entry_options}
 
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        # Level "all" lays tensors out for this CPU's vector width (NCHWc blocks, NHWC INT8 kernels):
+        # such an artifact is tied to the instruction set it was built on.
+        from compile.backends.ort.hardware import cpu_isa
+
+        return {"onnxruntime": _ort_version(), "isa": cpu_isa() if self.options.optimization == "all" else None}
+
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         import onnxruntime
 
+        from compile.backends.ort.hardware import cpu_isa
         from compile.backends.ort.runner import open_session
         from compile.onnx_io import count_nodes, load_onnx, op_histogram
 
         source = inputs[ONNX]
-        assert isinstance(source, OnnxModel)
+        if not isinstance(source, OnnxModel):
+            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
         out = ctx.output_path(OUTPUT_FILE)
         session = open_session(source.path, optimization=self.options.optimization, providers=self.options.providers,
                                optimized_path=out)
@@ -59,8 +68,16 @@ class BuildOrtPass(Pass):
             "source_onnx_sha256": source.content_hash(),
             "precision": source.precision,
             "sparsity": source.sparsity,
+            # Set when the graph is laid out for this CPU; the runner refuses another instruction set.
+            "isa": cpu_isa() if self.options.optimization == "all" else None,
         }
         write_json_atomic(sidecar, settings)
         record = {"session": settings, "nodes": count_nodes(optimized), "ops": op_histogram(optimized)}
         artifact = RuntimeArtifact(path=out, backend="onnxruntime", sidecar=sidecar, precision=source.precision)
         return PassResult(artifact, record=record)
+
+
+def _ort_version() -> str:
+    from importlib.metadata import version
+
+    return version("onnxruntime")

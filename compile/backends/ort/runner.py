@@ -100,7 +100,11 @@ class OrtRunner(Runner):
 
 
 def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> OrtRunner:
+    from compile.backends.ort.hardware import isa_mismatch
+
     sidecar = artifact.read_sidecar()
+    if (why := isa_mismatch(sidecar.get("isa"))) is not None:
+        raise OnnxModelError(f"cannot run {artifact.path.name}: {why}")
     providers = sidecar.get("providers")
     # The artifact is already optimised offline; optimising again at load would only cost time.
     return OrtRunner(artifact.path, threads=threads, optimization=sidecar.get("load_optimization", "disable"), providers=providers)
