@@ -123,3 +123,19 @@ def float_islands(float_model: Any, float_layers: set[str], compute_ops: tuple[s
         borders.append(border)
     return [str(node.name) for node in nodes
             if node.name in region and node.name not in float_layers and borders[region[node.name]] <= float_layers]
+
+
+def fill_gaps(order: list[str], float_layers: list[str], gap: int) -> list[str]:
+    """``float_layers`` plus every run of at most ``gap`` INT8 layers between two float ones (in ``order``,
+    the compute layers in graph order): on ONNX Runtime's CPU provider each switch between an INT8 and a
+    float layer costs layout changes (NHWC <-> NCHWc) and a Quantize/Dequantize, more than a short INT8
+    run saves."""
+    chosen = set(float_layers)
+    if gap < 1 or not chosen:
+        return list(float_layers)
+    positions = [i for i, name in enumerate(order) if name in chosen]
+    filled = set(chosen)
+    for left, right in zip(positions, positions[1:], strict=False):
+        if 1 < right - left <= gap + 1:
+            filled.update(order[left + 1:right])
+    return list(float_layers) + [name for name in order if name in filled and name not in chosen]

@@ -55,6 +55,9 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     #: Accuracy gates the search must pass (default: the profile's gates with ``--gate`` overrides);
     #: gates on figures the search does not measure (latency) are left to the run's own gates.
     gates: dict[str, float] = Field(default_factory=dict)
+    #: Also leave in float any run of at most this many INT8 Conv/Gemm/MatMul between two float ones
+    #: (graph order): each INT8/float switch costs layout changes and Q/DQ on ONNX Runtime's CPU provider.
+    fill_gaps: int = Field(default=2, ge=0)
 
 
 class MixedPrecisionPass(Pass):
@@ -64,7 +67,7 @@ class MixedPrecisionPass(Pass):
     produces = ONNX
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
-    version = "4"
+    version = "5"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -159,7 +162,8 @@ class MixedPrecisionPass(Pass):
         record = {
             "precision": "mixed",
             "convention": o.convention,
-            "float_layers": result.float_layers,
+            "float_layers": evaluator.float_set(result.float_layers),
+            "search_layers": len(result.float_layers),
             "passed": result.passed,
             "ranking": o.ranking,
             "sensitivity": o.sensitivity,
@@ -176,11 +180,11 @@ class MixedPrecisionPass(Pass):
         report["mixed_precision"]["calibration_data"] = calib.data
         if overlap:
             report["mixed_precision"]["data_warning"] = overlap
-        metrics = {"float_layers": float(len(result.float_layers)), "search_evaluations": float(len(result.evaluations)),
+        metrics = {"float_layers": float(len(record["float_layers"])), "search_evaluations": float(len(result.evaluations)),
                    "search_seconds": seconds}
         if chosen is not None and "top1_agreement" in chosen.metrics:
             metrics["search_top1_agreement"] = chosen.metrics["top1_agreement"]
-        ctx.log(f"  kept {len(result.float_layers)} layer(s) in float after {len(result.evaluations)} evaluations "
+        ctx.log(f"  kept {len(record['float_layers'])} layer(s) in float after {len(result.evaluations)} evaluations "
                 f"({seconds:.1f}s)")
         return PassResult(OnnxModel(path=out, precision="mixed", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
@@ -266,13 +270,24 @@ class _Evaluator:
 
         float_model = load_onnx(source, load_external_data=False)
         self.float_model = float_model
+        from compile.mixed.sensitivity import COMPUTE_OPS
+
+        #: Conv/Gemm/MatMul in graph order (where gaps between float layers are looked for).
+        self.compute_order = [str(n.name) for n in float_model.graph.node if n.op_type in COMPUTE_OPS and n.name]
         #: ONNX Runtime re-quantizes float Conv/Gemm fed by a DequantizeLinear (see compile/mixed/keep_float.py).
         self.guard = guard
         self.channels = channel_counts(float_model) if guard else {}
         #: The all-INT8 model (kept: the sensitivity analysis and the timing read it).
         self.all_int8 = self.build([])
 
+    def float_set(self, layers: list[str]) -> list[str]:
+        """The compute layers actually left in float for ``layers``: gaps between them filled."""
+        from compile.mixed.keep_float import fill_gaps
+
+        return fill_gaps(self.compute_order, layers, self.owner.options.fill_gaps)
+
     def build(self, layers: list[str]) -> Path:
+        layers = self.float_set(layers)
         self.built += 1
         out = self.scratch / f"candidate-{self.built}.onnx"
         self.owner._quantizer(layers, self.float_model)._quantize(self.source, out, self.ranges, self.method)

@@ -64,3 +64,14 @@ def test_guard_skips_layers_without_a_dequantized_input(tmp_path: Path) -> None:
     model = make_planted_model(tmp_path / "planted.onnx")
     assert guard_float_layers(model, ["conv_a", "missing"], {"input": 8}) == []
     assert guard_float_layers(model, [], {}) == []
+
+
+def test_fill_gaps_joins_float_layers_across_short_int8_runs() -> None:
+    from compile.mixed.keep_float import fill_gaps
+
+    order = [f"c{i}" for i in range(10)]
+    assert fill_gaps(order, ["c1", "c3"], gap=1) == ["c1", "c3", "c2"]
+    assert fill_gaps(order, ["c1", "c4"], gap=1) == ["c1", "c4"]  # a run of two stays INT8 at gap 1
+    assert fill_gaps(order, ["c4", "c1"], gap=2) == ["c4", "c1", "c2", "c3"]
+    assert fill_gaps(order, ["c0", "c9"], gap=0) == ["c0", "c9"]
+    assert fill_gaps(order, [], gap=3) == []
