@@ -255,7 +255,7 @@ def _recovery_batches(loaded: LoadedModel, ctx: PassContext,
         feeds = generate_inputs(info.inputs, options.recover_batch_size, seed=options.seed + step)
         return tuple(torch.from_numpy(feeds[spec.name]) for spec in info.inputs)
 
-    return draw, [draw(-1 - i) for i in range(4)], "generated inputs (the model takes no images)"
+    return draw, [draw(options.recover_steps + i) for i in range(4)], "generated inputs (the model takes no images)"
 
 
 def _recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str, torch.Tensor], batches: Any,

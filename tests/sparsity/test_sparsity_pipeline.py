@@ -140,3 +140,15 @@ def _to_toml(data: dict[str, Any]) -> str:
         lines.append("[[passes]]")
         lines += [f"{k} = {value(v)}" for k, v in entry.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_token_model_selection_and_recovery_on_generated_inputs(tmp_path: Path) -> None:
+    from compile.pipeline import Pipeline
+
+    settings = RunSettings(model="tiny_transformer", sparsity="2:4", out=tmp_path / "run", recover_steps=2, progress=False)
+    profile = _quick_cpu(min_channels=64, target_mac_share=0.5, recover_batch_size=4)
+    section = Pipeline(settings, profile=profile, log=lambda _: None).run().report["sparsity"]
+    selection = section["selection"]
+    assert len(selection["sensitivity"]) == 6 and selection["share_selected"] >= 0.5  # 2 x (out_proj, linear1, linear2)
+    assert section["pytorch"]["pruned_layers"] == len(selection["chosen"]) == section["summary"]["layers_2to4"]
+    assert section["recovery"]["data"] == "generated inputs (the model takes no images)"
