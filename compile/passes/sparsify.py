@@ -41,6 +41,9 @@ class SparsifyOptions(RulesOptions):
     #: Re-estimate the batch-norm statistics after the first pruned layer before distilling (off: on
     #: ~100 images it biased the statistics of EfficientNet-Lite0 and cost accuracy).
     recalibrate_bn: bool = False
+    #: Before distilling, re-fit the kept weights of pruned 1x1 Conv / Linear layers by least squares on
+    #: the recovery data (masks fixed; :mod:`compile.sparsity.reconstruct`).
+    reconstruct: bool = True
     #: What recovery trains: the pruned layers' weights, or every parameter from the first pruned layer on.
     recover_scope: Literal["pruned", "after-first-pruned"] = "pruned"
     #: Prune only the least sensitive eligible layers (per MAC) that reach this share of the
@@ -264,15 +267,20 @@ def _recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str
 
     import torch
 
+    from compile.sparsity.reconstruct import reconstruct_pruned
     from compile.sparsity.recover import recalibrate_batch_norm, recover
 
     torch.manual_seed(options.seed)
     started = time.perf_counter()
+    refitted = reconstruct_pruned(student, teacher, masks, plain) if options.reconstruct else []
     norms = recalibrate_batch_norm(student, masks, plain) if options.recalibrate_bn else 0
     bn_seconds = time.perf_counter() - started
+    if refitted:
+        ctx.log(f"  recovery: {len(refitted)} layers re-fitted by least squares in {bn_seconds:.1f}s")
     stats = recover(student, teacher, masks, batches, options.recover_steps, options.recover_lr,
                     options.recover_batch_size, progress=ctx.settings.progress, log=ctx.log, scope=options.recover_scope)
     result = stats.to_dict()
-    result.update({"bn_recalibrated_layers": norms, "scope": options.recover_scope,
+    result.update({"bn_recalibrated_layers": norms, "scope": options.recover_scope, "refitted_layers": len(refitted),
+                   "refit_seconds": round(bn_seconds, 2),
                    "seconds": round(stats.seconds + bn_seconds, 2)})
     return result

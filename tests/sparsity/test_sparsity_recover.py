@@ -64,3 +64,30 @@ def test_batch_norm_recalibration_only_after_the_first_pruned_layer() -> None:
         expected = model[2](model[1](model[0](data))).mean(dim=(0, 2, 3))
     assert torch.allclose(model[3].running_mean, expected, atol=1e-5)
     assert not model[3].training and model[3].momentum == 0.1
+
+
+def test_least_squares_refit_keeps_the_masks_and_beats_magnitude_pruning() -> None:
+    import torch
+    from torch import nn
+
+    from compile.sparsity.eligibility import SparsityRules
+    from compile.sparsity.reconstruct import reconstruct_pruned
+    from compile.sparsity.torch_prune import masks_hold, prune_module
+
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 1), nn.ReLU(),
+                            nn.Conv2d(16, 16, 3, padding=1), nn.Flatten(), nn.Linear(16 * 25, 8)).eval()
+    student = copy.deepcopy(teacher)
+    pruned = prune_module(student, SparsityRules(min_channels=8))
+    assert sorted(pruned.masks) == ["2", "4", "6"]
+    data = torch.randn(32, 4, 5, 5)
+
+    def error(model: nn.Module) -> float:
+        with torch.no_grad():
+            return float((model[:3](data) - teacher[:3](data)).pow(2).mean())
+
+    before = error(student)
+    refitted = reconstruct_pruned(student, teacher, pruned.masks, [(data[:16],), (data[16:],)])
+    assert sorted(refitted) == ["2", "6"]  # the 3x3 conv is not re-fitted
+    assert masks_hold(student, pruned.masks)
+    assert error(student) < 0.8 * before
