@@ -8,7 +8,7 @@ the rest to evaluate. One pipeline run (profile ``cpu`` with the rules below) gi
 * the share of eligible / non-depthwise / all Conv+Gemm MACs that carry 2:4 (``verify-sparsity`` on the
   INT8 graph, through DequantizeLinear), the recovery time, and the per-layer table.
 
-    .venv/bin/python benchmarks/bench_sparsity.py [--data DIR] [--steps 150] [--min-channels 64] [--target-share 0.32]
+    .venv/bin/python benchmarks/bench_sparsity.py [--data DIR] [--steps 50] [--min-channels 64] [--target-share 0.32]
 
 CPU timings are noisy when the machine is shared. ONNX Runtime gains no speed from 2:4: this measures
 accuracy; the speed-up needs a GPU with sparse tensor cores (TensorRT).
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--recover-images", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--min-channels", type=int, default=64)
