@@ -32,12 +32,11 @@ def matrix_command(**options: Any) -> None:
 
     Exit code 0 when every job passed, 1 when a job failed a gate or did not finish, 2 for bad usage.
     """
-    from compile.matrix.plan import DEFAULT_MATRIX_DIR, MatrixSettings, make_plan, parse_list
-    from compile.validate.gates import parse_gate_overrides
-
     from typing import get_args
 
+    from compile.matrix.plan import DEFAULT_MATRIX_DIR, MatrixSettings, make_plan, parse_list
     from compile.profiles import Precision
+    from compile.validate.gates import parse_gate_overrides
 
     known = get_args(Precision)
     precisions = parse_list(options["precisions"])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from compile.errors import ProfileError, UserInputError
 from compile.profiles import parse_profile, profiles_dir
