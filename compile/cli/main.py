@@ -21,10 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("compile.cli.stage_cmds:build_command", "Run the passes up to the profile's build stage."),
     "validate": ("compile.cli.validate_cmd:validate_command", "Check accuracy parity of a candidate against a reference (or a stored run)."),
     "benchmark": ("compile.cli.stage_cmds:benchmark_command", "Build, then measure latency and throughput."),
-    "package": ("compile.cli.package_cmd:package_command", "Bundle a run for deployment: Triton model repository or tarball."),
-    "matrix": ("compile.cli.matrix_cmd:matrix_command", "Compile several models for several profiles (local pool or Ray); one report."),
     "analyze": ("compile.cli.analyze_cmd:analyze_command", "Per-layer MACs, FLOPs, params, bytes, activation zeros and measured time."),
     "compare": ("compile.cli.compare_cmd:compare_command", "Put several runs side by side: accuracy, FLOPs, latency, gates, one plot."),
+    "package": ("compile.cli.package_cmd:package_command", "Bundle a run for deployment: Triton model repository or tarball."),
+    "matrix": ("compile.cli.matrix_cmd:matrix_command", "Compile several models for several profiles (local pool or Ray); one report."),
     "passes": ("compile.cli.info_cmds:passes_command", "List the registered passes."),
     "profiles": ("compile.cli.info_cmds:profiles_group", "List hardware profiles, or show one fully resolved."),
 }
@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> Any:
     except CompileError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        click.echo(f"error: {err.strerror or err}{where}", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("error: interrupted; finished stages are kept and the next run resumes from them", err=True)
         sys.exit(130)
