@@ -12,13 +12,15 @@ def passes_command() -> None:
     """List registered passes: name, what they consume and produce, and where they come from."""
     from compile.passes.registry import BUILTIN_PASSES, all_pass_targets, get_pass_class
 
-    for name, target in all_pass_targets().items():
+    targets = all_pass_targets()
+    width = max(len(name) for name in targets) + 1
+    for name, target in targets.items():
         origin = "built-in" if name in BUILTIN_PASSES else f"plugin ({target})"
         try:
             cls = get_pass_class(name)
-            click.echo(f"{name:14s} {'+'.join(cls.consumes):18s} -> {cls.produces or '(measures)':10s} {origin}: {cls.description}")
+            click.echo(f"{name:{width}s} {'+'.join(cls.consumes):18s} -> {cls.produces or '(measures)':10s} {origin}: {cls.description}")
         except Exception as err:  # noqa: BLE001 - a broken plugin is reported, not fatal to the listing
-            click.echo(f"{name:14s} cannot be loaded: {err}")
+            click.echo(f"{name:{width}s} cannot be loaded: {err}")
 
 
 @click.group("profiles", invoke_without_command=True)
@@ -28,9 +30,11 @@ def profiles_group(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         from compile.profiles import available_profiles, load_profile
 
-        for name in available_profiles():
-            profile = load_profile(name)
-            click.echo(f"{name:18s} {profile.backend:12s} {profile.hardware.name:28s} {profile.description}")
+        profiles = [load_profile(name) for name in available_profiles()]
+        name_width = max((len(p.name) for p in profiles), default=0) + 1
+        hw_width = max((len(p.hardware.name) for p in profiles), default=0) + 1
+        for profile in profiles:
+            click.echo(f"{profile.name:{name_width}s} {profile.backend:12s} {profile.hardware.name:{hw_width}s} {profile.description}")
 
 
 @profiles_group.command("show")
