@@ -141,3 +141,12 @@ def test_plugin_passes_come_from_entry_points(monkeypatch) -> None:  # type: ign
 
     with pytest.raises(PassError, match="pass 'broken' could not be loaded"):
         registry.get_pass_class("broken")
+
+
+def test_python_api_runs_to_a_stage(tiny_onnx: Path, tmp_path: Path) -> None:
+    from compile.api import build
+
+    result = build(str(tiny_onnx), out=str(tmp_path / "api"))
+    assert [s["name"] for s in result.report["stages"] if not s.get("skipped")] == ["simplify", "build-ort"]
+    assert result.report["artifacts"]["final"] == "model.ort.onnx"
+    assert result.passed
