@@ -31,6 +31,10 @@ class Artifact:
     def to_record(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}
 
+    def files(self) -> list[Path]:
+        """Files this artifact needs on disk (a cached stage whose files are gone is redone)."""
+        return [p for p in (getattr(self, "path", None), getattr(self, "sidecar", None)) if p is not None]
+
 
 @dataclass(frozen=True)
 class TorchModel(Artifact):
@@ -43,6 +47,11 @@ class TorchModel(Artifact):
 
     def content_hash(self) -> str:
         return self.identity or hash_json({"source": self.source, "spec": self.spec})
+
+    def files(self) -> list[Path]:
+        # Weights a pass produced (2:4 pruned and recovered) live beside the run's other outputs.
+        produced = self.spec.get("weights_path")
+        return [Path(produced)] if produced else []
 
 
 @dataclass(frozen=True)

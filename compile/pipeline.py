@@ -299,8 +299,9 @@ class Pipeline:
             return None
         output = artifact_from_record(record["output"]) if record.get("output") else None
         if output is not None:
-            path = getattr(output, "path", None)
-            if path is not None and (not Path(path).is_file() or output.content_hash() != record.get("output_hash")):
+            if not all(Path(f).is_file() for f in output.files()):
+                return None
+            if output.content_hash() != record.get("output_hash"):
                 return None
         return PassResult(output=output, record=record.get("record", {}), modified=record.get("modified", True),
                           report=record.get("report", {}), metrics=record.get("metrics", {}), warnings=record.get("warnings", []))

@@ -150,3 +150,19 @@ def test_python_api_runs_to_a_stage(tiny_onnx: Path, tmp_path: Path) -> None:
     assert [s["name"] for s in result.report["stages"] if not s.get("skipped")] == ["simplify", "build-ort"]
     assert result.report["artifacts"]["final"] == "model.ort.onnx"
     assert result.passed
+
+
+def test_cached_stage_whose_torch_weights_vanished_is_redone(tmp_path: Path) -> None:
+    from compile.artifacts import TorchModel
+    from compile.passes.base import PassResult
+    from compile.pipeline import _result_to_record
+
+    weights = tmp_path / "model.sparse.pt"
+    weights.write_bytes(b"weights")
+    artifact = TorchModel(source="builtin:tiny_cnn", spec={"weights": "sparse:x", "weights_path": str(weights)})
+    record_path = tmp_path / "01-sparsify.json"
+    record_path.write_text(json.dumps(_result_to_record("k", PassResult(artifact), 1.0)))
+    pipeline = Pipeline.__new__(Pipeline)
+    assert pipeline._load_cached(record_path, "k") is not None
+    weights.unlink()
+    assert pipeline._load_cached(record_path, "k") is None
