@@ -61,6 +61,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         if machine:
             lines += ["", f"Machine: {machine.get('cpu')}, {machine.get('usable_cpus')} usable CPUs; "
                       + ", ".join(f"{k} {v}" for k, v in machine.get("libraries", {}).items())]
+    lines += _sparsity_section(report.get("sparsity"))
+    lines += _tensorrt_section(report.get("tensorrt"))
     lines += ["", "## Stages", "", "| stage | seconds | reused | note |", "|---|---|---|---|"]
     for stage in report.get("stages", []):
         note = stage.get("skipped", "")
@@ -78,3 +80,43 @@ def render_markdown(report: dict[str, Any]) -> str:
     for name, path in report.get("artifacts", {}).items():
         lines.append(f"- `{name}`: `{path}`")
     return "\n".join(lines) + "\n"
+
+
+def _sparsity_section(sparsity: dict[str, Any] | None) -> list[str]:
+    """Dense against sparse accuracy and the per-layer 2:4 table (``verify-sparsity``'s figures)."""
+    if not sparsity:
+        return []
+    lines = ["", "## 2:4 sparsity", ""]
+    summary = sparsity.get("summary") or {}
+    if summary:
+        lines.append(f"{summary.get('layers_2to4', 0)} of {summary.get('layers', 0)} layers carry 2:4 "
+                     f"({summary.get('layers_eligible', 0)} eligible); sparse share of MACs: "
+                     f"{100 * summary.get('sparse_share_of_eligible_macs', 0):.1f}% of eligible, "
+                     f"{100 * summary.get('sparse_share_of_non_depthwise_macs', 0):.1f}% of non-depthwise, "
+                     f"{100 * summary.get('sparse_share_of_all_macs', 0):.1f}% of all"
+                     + (f" (verified on {sparsity['verified_on']})" if sparsity.get("verified_on") else "") + ".")
+    accuracy = sparsity.get("accuracy") or {}
+    if accuracy:
+        figures = ", ".join(f"{k} {_fmt(v)}" for k, v in accuracy.items() if isinstance(v, float))
+        lines += ["", f"Accuracy ({accuracy.get('data', 'validation data')}): {figures}."]
+    if sparsity.get("note"):
+        lines += ["", f"Note: {sparsity['note']}."]
+    layers = sparsity.get("layers") or []
+    if layers:
+        lines += ["", "| layer | op | in | out | eligible | 2:4 | MAC share | why not |", "|---|---|---|---|---|---|---|---|"]
+        for layer in layers:
+            lines.append(f"| {layer.get('name')} | {layer.get('op')} | {layer.get('in_channels', '-')} | "
+                         f"{layer.get('out_channels', '-')} | {'yes' if layer.get('eligible') else 'no'} | "
+                         f"{'yes' if layer.get('is_2to4') else 'no'} | {100 * layer.get('mac_share', 0):.2f}% | "
+                         f"{layer.get('reason', '') or ''} |")
+    return lines
+
+
+def _tensorrt_section(tensorrt: dict[str, Any] | None) -> list[str]:
+    if not tensorrt:
+        return []
+    lines = ["", "## TensorRT", ""]
+    for key in ("build_path", "version", "gpu", "compute_capability"):
+        if tensorrt.get(key):
+            lines.append(f"- {key.replace('_', ' ')}: {tensorrt[key]}")
+    return lines
