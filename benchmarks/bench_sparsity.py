@@ -95,7 +95,7 @@ def main() -> None:
     result = Pipeline(settings, profile=profile, log=lambda line: print(line, file=sys.stderr, flush=True)).run()
     wall = time.perf_counter() - started
     report = result.report
-    sparsity, accuracy = report["sparsity"], report.get("accuracy", {})
+    sparsity, accuracy = report["sparsity_details"], report.get("accuracy", {})
     torch_acc = sparsity.get("accuracy", {})
     dense = torch_acc.get("dense_top1")
     figures = {

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+CORE_FIELDS = {"model", "profile", "backend", "precision", "sparsity", "passed", "artifacts", "gates", "stages", "metrics"}
 REPORT_HTML = "report.html"
 
 
@@ -52,7 +53,8 @@ def build_report(pipeline: Pipeline, source: Artifact, outcomes: list[StageOutco
         "accuracy": sections.get("accuracy"),
         "latency": sections.get("latency"),
         "machine": sections.get("machine"),
-        **{k: v for k, v in sections.items() if k not in {"accuracy", "latency", "machine"}},
+        # Pass sections whose name is a core field (``sparsity`` is the run's "dense"/"2:4") get "_details".
+        **{(f"{k}_details" if k in CORE_FIELDS else k): v for k, v in sections.items() if k not in {"accuracy", "latency", "machine"}},
         "metrics": metrics,
         "gates": [g.to_dict() for g in gates],
         "stages": [o.to_report() for o in outcomes],

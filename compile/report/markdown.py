@@ -61,7 +61,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         if machine:
             lines += ["", f"Machine: {machine.get('cpu')}, {machine.get('usable_cpus')} usable CPUs; "
                       + ", ".join(f"{k} {v}" for k, v in machine.get("libraries", {}).items())]
-    lines += _sparsity_section(report.get("sparsity"))
+    lines += _sparsity_section(report.get("sparsity_details"))
     lines += _tensorrt_section(report.get("tensorrt"))
     lines += ["", "## Stages", "", "| stage | seconds | reused | note |", "|---|---|---|---|"]
     for stage in report.get("stages", []):

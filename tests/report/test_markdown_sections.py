@@ -9,7 +9,7 @@ BASE = {"model": "m", "profile": "cpu", "precision": "int8", "passed": True, "ba
 
 
 def test_sparsity_section_lists_layers_and_shares() -> None:
-    report = {**BASE, "sparsity": {
+    report = {**BASE, "sparsity_details": {
         "summary": {"layers": 3, "layers_eligible": 2, "layers_2to4": 1, "sparse_share_of_eligible_macs": 0.5,
                     "sparse_share_of_non_depthwise_macs": 0.25, "sparse_share_of_all_macs": 0.2},
         "layers": [{"name": "conv_a", "op": "Conv", "in_channels": 64, "out_channels": 64, "eligible": True, "is_2to4": True, "mac_share": 0.2},

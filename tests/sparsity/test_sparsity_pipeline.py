@@ -42,8 +42,8 @@ def test_pytorch_pruning_recovery_and_verification(tmp_path: Path) -> None:
     settings = RunSettings(model="tiny_cnn", sparsity="2:4", out=tmp_path / "run", calib_size=8, recover_steps=3, progress=False)
     result = Pipeline(settings, profile=_quick_cpu(min_channels=16, recover_batch_size=4), log=lambda _: None).run()
     report = result.report
-    section = report["sparsity"]
-    assert report["sparsity"] and section["pytorch"]["pruned_layers"] == 3  # block convs and head conv; not the stem
+    section = report["sparsity_details"]
+    assert report["sparsity"] == "2:4" and section["pytorch"]["pruned_layers"] == 3  # block convs and head conv; not the stem
     assert section["recovery"]["steps"] == 3 and section["recovery"]["seconds"] > 0
     assert {"pruned_top1_agreement", "recovered_top1_agreement"} <= set(section["accuracy"])
     assert section["onnx"]["mode"] == "record (pruned in PyTorch)" and section["onnx"]["newly_pruned"] == 0
@@ -73,7 +73,7 @@ def test_onnx_input_is_pruned_at_the_onnx_level(tmp_path: Path) -> None:
     result = Pipeline(settings, profile=_quick_cpu(min_channels=8), log=lambda _: None).run()
     stages = {s.name: s for s in result.stages}
     assert stages["sparsify"].skipped == "the model is already ONNX"
-    assert result.report["sparsity"]["onnx"]["newly_pruned"] == 3
+    assert result.report["sparsity_details"]["onnx"]["newly_pruned"] == 3
     assert any("without recovery" in w for w in stages["sparsify-onnx"].result.warnings)  # type: ignore[union-attr]
     verified = stages["verify-sparsity"].result
     assert verified is not None and isinstance(verified.output, OnnxModel) and verified.output.sparsity == "2:4"
@@ -148,7 +148,7 @@ def test_token_model_selection_and_recovery_on_generated_inputs(tmp_path: Path) 
 
     settings = RunSettings(model="tiny_transformer", sparsity="2:4", out=tmp_path / "run", recover_steps=2, progress=False)
     profile = _quick_cpu(min_channels=64, target_mac_share=0.5, recover_batch_size=4)
-    section = Pipeline(settings, profile=profile, log=lambda _: None).run().report["sparsity"]
+    section = Pipeline(settings, profile=profile, log=lambda _: None).run().report["sparsity_details"]
     selection = section["selection"]
     assert len(selection["sensitivity"]) == 6 and selection["share_selected"] >= 0.5  # 2 x (out_proj, linear1, linear2)
     assert section["pytorch"]["pruned_layers"] == len(selection["chosen"]) == section["summary"]["layers_2to4"]
