@@ -14,7 +14,6 @@ Latencies on a shared machine are noisy: read them with the spread the report re
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -23,27 +22,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from compile.data.split import split_labeled_folder  # noqa: E402 - after the path set-up
+
 DATA = Path("/work/shared/data/imagenet-sample-500")
 CALIB_IMAGES = 100
 GATE = 0.995
-
-
-def split(data: Path, into: Path) -> tuple[Path, Path]:
-    """calib/ (the first CALIB_IMAGES rows of labels.csv) and val/ (the rest), as symlinks."""
-    rows = list(csv.DictReader((data / "labels.csv").open()))
-    parts = {"calib": rows[:CALIB_IMAGES], "val": rows[CALIB_IMAGES:]}
-    for name, part in parts.items():
-        folder = into / name
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "labels.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "label"])
-            for row in part:
-                link = folder / row["file"]
-                if not link.exists():
-                    link.symlink_to((data / row["file"]).resolve())
-                writer.writerow([row["file"], row["label"]])
-    return into / "calib", into / "val"
 
 
 def bench_profile(into: Path, samples: int) -> Path:
@@ -71,7 +56,7 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
     os.environ["COMPILE_CACHE_DIR"] = str(scratch / "cache")  # calibration really runs once, and is timed
-    calib, val = split(args.data, scratch / "data")
+    calib, val = split_labeled_folder(args.data, scratch / "data", CALIB_IMAGES, ("calib", "val"))
     samples = sum(1 for _ in val.glob("*.jpg"))
     profile = bench_profile(scratch, samples)
     out = args.out or scratch / "run"

@@ -13,9 +13,9 @@ Timings are noisy on a shared machine: the spread between blocks is printed with
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,27 +25,12 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from compile.data.split import split_labeled_folder  # noqa: E402 - after the path set-up
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imagenet-sample-500"
 CALIB_COUNT = 100
-
-
-def split_folder(data: Path, work: Path, first: int) -> tuple[Path, Path]:
-    """calib/ = the first ``first`` rows of labels.csv, eval/ = the rest (symlinks plus their own labels.csv)."""
-    with (data / "labels.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    parts = {"calib": rows[:first], "eval": rows[first:]}
-    for name, part in parts.items():
-        folder = work / name
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "labels.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "label"])
-            for row in part:
-                link = folder / row["file"]
-                if not link.exists():
-                    link.symlink_to((data / row["file"]).resolve())
-                writer.writerow([row["file"], row["label"]])
-    return work / "calib", work / "eval"
 
 
 def stage_artifact(settings: Any, until: str) -> Path:
@@ -88,7 +73,7 @@ def lite0(work: Path, data: Path, methods: list[str]) -> None:
     from compile.onnx_io import read_model_info
     from compile.settings import RunSettings
 
-    calib, evaluation = split_folder(data, work / "split", CALIB_COUNT)
+    calib, evaluation = split_labeled_folder(data, work / "split", CALIB_COUNT)
     fp32 = stage_artifact(RunSettings(model="efficientnet_lite0", precision="fp32", out=work / "lite0-fp32", progress=False), "simplify")
     info = read_model_info(fp32)
     assert info.preprocessing is not None

@@ -27,26 +27,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from compile.data.split import split_labeled_folder  # noqa: E402 - after the path set-up
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imagenet-sample-500"
 KEEP_PASSES = {"sparsify", "export", "simplify", "sparsify-onnx", "quantize-int8", "verify-sparsity", "build-ort", "validate"}
-
-
-def split_folder(data: Path, first: int, work: Path) -> tuple[Path, Path, int]:
-    """Symlinked folders: the first ``first`` labeled images (recovery + calibration), and the rest (evaluation)."""
-    with (data / "labels.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    recover, evaluate = work / "recover", work / "evaluate"
-    for folder, part in ((recover, rows[:first]), (evaluate, rows[first:])):
-        folder.mkdir(parents=True, exist_ok=True)
-        for row in part:
-            link = folder / row["file"]
-            if not link.exists():
-                link.symlink_to((data / row["file"]).resolve())
-        with (folder / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["file", "label"])
-            writer.writeheader()
-            writer.writerows({"file": r["file"], "label": r["label"]} for r in part)
-    return recover, evaluate, len(rows) - first
 
 
 def make_profile(args: argparse.Namespace, evaluate: int) -> Any:
@@ -87,7 +72,8 @@ def main() -> None:
     from compile.settings import RunSettings
     from compile.sparsity.verify import SparsityTable, markdown_table
 
-    recover, evaluate, n_eval = split_folder(args.data, args.recover_images, args.out / "data")
+    recover, evaluate = split_labeled_folder(args.data, args.out / "data", args.recover_images, ("recover", "evaluate"))
+    n_eval = len(list(csv.DictReader((evaluate / "labels.csv").open(encoding="utf-8"))))
     profile = make_profile(args, n_eval)
     settings = RunSettings(model=args.model, profile="cpu", precision="int8", sparsity="2:4", out=args.out / "run",
                            data=evaluate, calib=recover, calib_size=args.recover_images, force=args.force)
