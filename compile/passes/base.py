@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -70,6 +70,9 @@ class PassResult:
     warnings: list[str] = field(default_factory=list)
 
 
+A = TypeVar("A", bound=Artifact)
+
+
 class Pass:
     name: ClassVar[str]
     description: ClassVar[str] = ""
@@ -107,6 +110,14 @@ class Pass:
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:  # pragma: no cover
         raise NotImplementedError
+
+    def input(self, inputs: dict[str, Artifact], kind: str, expected: type[A]) -> A:
+        """The input of ``kind``, checked to be the artifact type this pass works on."""
+        artifact = inputs.get(kind)
+        if not isinstance(artifact, expected):
+            got = type(artifact).__name__ if artifact is not None else "nothing"
+            raise self.fail(f"expected {expected.__name__} as its {kind} input, got {got}")
+        return artifact
 
     def fail(self, message: str) -> PassError:
         return PassError(f"{self.name}: {message}")

@@ -48,9 +48,7 @@ class BenchmarkPass(Pass):
         from compile.bench.machine import machine_info
         from compile.bench.suite import BenchSettings, benchmark_artifact
 
-        artifact = inputs[RUNTIME]
-        if not isinstance(artifact, RuntimeArtifact):
-            raise self.fail(f"expected a runtime artifact, got {type(artifact).__name__}")
+        artifact = self.input(inputs, RUNTIME, RuntimeArtifact)
         o = self.options
         settings = BenchSettings(tuple(o.batch_sizes), o.warmup, o.iterations, o.repeats, o.duration_s, o.threads)
         latency, metrics = benchmark_artifact(artifact, ctx.model_info(), settings, ctx.log)

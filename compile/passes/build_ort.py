@@ -49,9 +49,7 @@ class BuildOrtPass(Pass):
         from compile.backends.ort.runner import open_session
         from compile.onnx_io import count_nodes, load_onnx, op_histogram
 
-        source = inputs[ONNX]
-        if not isinstance(source, OnnxModel):
-            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
+        source = self.input(inputs, ONNX, OnnxModel)
         out = ctx.output_path(OUTPUT_FILE)
         session = open_session(source.path, optimization=self.options.optimization, providers=self.options.providers,
                                optimized_path=out)

@@ -87,8 +87,7 @@ class BuildTrtPass(Pass):
         from compile.backends.trt.settings import build_settings
         from compile.onnx_io import load_onnx
 
-        source = inputs[ONNX]
-        assert isinstance(source, OnnxModel)
+        source = self.input(inputs, ONNX, OnnxModel)
         profile = ctx.profile
         if self.options.runtime == "tensorrt":
             version = require_tensorrt(profile.name)

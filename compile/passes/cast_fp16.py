@@ -85,9 +85,7 @@ class CastFp16Pass(Pass):
             set_model_info,
         )
 
-        source = inputs[ONNX]
-        if not isinstance(source, OnnxModel):
-            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
+        source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         info = model_info_from_onnx(model, source.path.stem)
         _name_nodes(model)

@@ -45,8 +45,7 @@ class ExportPass(Pass):
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.models.registry import load_torch_model
 
-        source = inputs[TORCH]
-        assert isinstance(source, TorchModel)
+        source = self.input(inputs, TORCH, TorchModel)
         loaded = load_torch_model(source, ctx.settings.weights)
         out = ctx.output_path(OUTPUT_FILE)
         order = [self.options.exporter]

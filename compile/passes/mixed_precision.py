@@ -111,9 +111,7 @@ class MixedPrecisionPass(Pass):
         from compile.validate.reference import run_batched_onnx
 
         started = time.perf_counter()
-        source = inputs[ONNX]
-        if not isinstance(source, OnnxModel):
-            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
+        source = self.input(inputs, ONNX, OnnxModel)
         info = ctx.model_info()
         o = self.options
         base = self._quantizer([])

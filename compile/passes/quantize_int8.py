@@ -89,9 +89,7 @@ class QuantizeInt8Pass(Pass):
             set_model_info,
         )
 
-        source = inputs[ONNX]
-        if not isinstance(source, OnnxModel):
-            raise self.fail(f"expected an ONNX model, got {type(source).__name__}")
+        source = self.input(inputs, ONNX, OnnxModel)
         original = load_onnx(source.path, load_external_data=False)
         info = model_info_from_onnx(original, source.path.stem)
         calib = calibrate(source.path, self._source(ctx), self.options.method, self.options.percentile,

@@ -38,8 +38,7 @@ class SimplifyPass(Pass):
             set_model_info,
         )
 
-        source = inputs[ONNX]
-        assert isinstance(source, OnnxModel)
+        source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         info = model_info_from_onnx(model, source.path.stem)
         before = count_nodes(model)

@@ -94,8 +94,7 @@ class SparsifyPass(Pass):
         from compile.models.registry import load_torch_model
         from compile.sparsity.torch_prune import layer_macs, masks_hold, prune_module
 
-        source = inputs[TORCH]
-        assert isinstance(source, TorchModel)
+        source = self.input(inputs, TORCH, TorchModel)
         loaded = load_torch_model(source, ctx.settings.weights)
         teacher = loaded.module
         student = copy.deepcopy(teacher)

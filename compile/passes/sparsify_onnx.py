@@ -42,8 +42,7 @@ class SparsifyOnnxPass(Pass):
         from compile.onnx_io import load_onnx, save_onnx
         from compile.sparsity.onnx_prune import prune_onnx
 
-        source = inputs[ONNX]
-        assert isinstance(source, OnnxModel)
+        source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         record_only = _pruned_in_torch(ctx)
         result = prune_onnx(model, self.options.rules(), record_only=record_only)

@@ -50,8 +50,7 @@ class ValidatePass(Pass):
         from compile.data.eval_set import build_eval_set
         from compile.validate.reference import reference_outputs, run_batched
 
-        candidate = inputs[RUNTIME]
-        assert isinstance(candidate, RuntimeArtifact)
+        candidate = self.input(inputs, RUNTIME, RuntimeArtifact)
         info = ctx.model_info()
         data = build_eval_set(info, ctx.settings.data, self.options.samples, self.options.seed)
         ctx.log(f"  validating on {data.description}")

@@ -42,8 +42,7 @@ class VerifySparsityPass(Pass):
         from compile.onnx_io import load_onnx
         from compile.sparsity.verify import verify_sparsity
 
-        source = inputs[ONNX]
-        assert isinstance(source, OnnxModel)
+        source = self.input(inputs, ONNX, OnnxModel)
         table = verify_sparsity(load_onnx(source.path), self.options.rules())
         if table.broken:
             listed = "; ".join(table.broken[:MAX_LISTED]) + (f"; and {len(table.broken) - MAX_LISTED} more" if len(table.broken) > MAX_LISTED else "")

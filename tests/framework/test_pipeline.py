@@ -166,3 +166,17 @@ def test_cached_stage_whose_torch_weights_vanished_is_redone(tmp_path: Path) -> 
     assert pipeline._load_cached(record_path, "k") is not None
     weights.unlink()
     assert pipeline._load_cached(record_path, "k") is None
+
+
+def test_pass_input_checks_the_artifact_type(tiny_onnx: Path) -> None:
+    from compile.artifacts import OnnxModel, TorchModel
+    from compile.errors import PassError
+    from compile.passes.simplify import SimplifyPass
+
+    simplify = SimplifyPass()
+    model = OnnxModel(path=tiny_onnx)
+    assert simplify.input({"onnx": model}, "onnx", OnnxModel) is model
+    with pytest.raises(PassError, match="simplify: expected OnnxModel as its onnx input, got TorchModel"):
+        simplify.input({"onnx": TorchModel(source="builtin:tiny_cnn")}, "onnx", OnnxModel)
+    with pytest.raises(PassError, match="got nothing"):
+        simplify.input({}, "onnx", OnnxModel)
