@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from compile.data.images import ImageFolder, iter_batches, scan_image_folder
 from compile.errors import UserInputError
 from compile.hashing import hash_file, hash_json
 from compile.models.spec import ModelInfo
+
+if TYPE_CHECKING:
+    from compile.passes.base import PassContext
 
 #: How many skipped file names a record keeps (the count is always complete).
 SKIPPED_LISTED = 10
@@ -103,3 +106,9 @@ class CalibrationSource:
         if stats.used == 0:
             first = f": {folder.skipped[0]}" if folder.skipped else ""
             raise UserInputError(f"calibration folder {self.root} has no readable image ({len(folder.skipped)} skipped{first})")
+
+
+def calibration_source(ctx: PassContext, size: int, batch_size: int) -> CalibrationSource:
+    """The calibration inputs a pass of this run uses: ``--calib`` (or the embedded sample), or
+    generated inputs for a model that takes no images."""
+    return CalibrationSource(ctx.model_info(), ctx.settings.calib, size, batch_size)

@@ -11,7 +11,7 @@ no FP16 convolutions; on ``cpu`` this is an accuracy check, FP16 is for the GPU 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -19,6 +19,9 @@ from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import Profile
 from compile.settings import RunSettings
+
+if TYPE_CHECKING:
+    from compile.calibration.source import CalibrationSource
 
 OUTPUT_FILE = "model.fp16.onnx"
 FP16_MAX = 65504.0
@@ -59,12 +62,12 @@ class CastFp16Pass(Pass):
         return None if settings.precision == "fp16" else f"precision is {settings.precision}, not fp16"
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        return {"calibration": self._source(ctx).identity()}
+        return {"calibration": self.calibration(ctx).identity()}
 
-    def _source(self, ctx: PassContext) -> Any:
-        from compile.calibration.source import CalibrationSource
+    def calibration(self, ctx: PassContext) -> CalibrationSource:
+        from compile.calibration.source import calibration_source
 
-        return CalibrationSource(ctx.model_info(), ctx.settings.calib, self.options.size, self.options.batch_size)
+        return calibration_source(ctx, self.options.size, self.options.batch_size)
 
     def block_list(self) -> list[str]:
         from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
@@ -89,7 +92,7 @@ class CastFp16Pass(Pass):
         model = load_onnx(source.path)
         info = model_info_from_onnx(model, source.path.stem)
         _name_nodes(model)
-        calib = calibrate(source.path, self._source(ctx), "minmax", 100.0, ctx.run_dir / ".calibration-cache", ctx.log)
+        calib = calibrate(source.path, self.calibration(ctx), "minmax", 100.0, ctx.run_dir / ".calibration-cache", ctx.log)
         out_of_range = out_of_range_nodes(model, calib.ranges(), self.options.safe_abs_max)
         blocked_ops = self.block_list()
         started = time.perf_counter()

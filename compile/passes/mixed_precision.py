@@ -98,7 +98,7 @@ class MixedPrecisionPass(Pass):
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         from compile.data.eval_set import data_identity
 
-        return {"calibration": self._quantizer([])._source(ctx).identity(),
+        return {"calibration": self._quantizer([]).calibration(ctx).identity(),
                 "data": data_identity(ctx.model_info(), ctx.settings.data, self.options.samples, self.options.seed)}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
@@ -115,7 +115,7 @@ class MixedPrecisionPass(Pass):
         info = ctx.model_info()
         o = self.options
         base = self._quantizer([])
-        calib = calibrate(source.path, base._source(ctx), o.method, o.percentile, ctx.run_dir / ".calibration-cache", ctx.log)
+        calib = calibrate(source.path, base.calibration(ctx), o.method, o.percentile, ctx.run_dir / ".calibration-cache", ctx.log)
         ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
                 f"method {calib.method}")
         warnings: list[str] = []

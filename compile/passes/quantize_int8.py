@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,9 @@ from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import Profile
 from compile.settings import RunSettings
+
+if TYPE_CHECKING:
+    from compile.calibration.source import CalibrationSource
 
 OUTPUT_FILE = "model.int8.onnx"
 #: Op types that get Q/DQ under the TensorRT convention (compute ops, residual Adds, pooling, concat).
@@ -71,12 +74,12 @@ class QuantizeInt8Pass(Pass):
         return None if settings.precision == "int8" else f"precision is {settings.precision}, not int8"
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        return {"calibration": self._source(ctx).identity()}
+        return {"calibration": self.calibration(ctx).identity()}
 
-    def _source(self, ctx: PassContext) -> Any:
-        from compile.calibration.source import CalibrationSource
+    def calibration(self, ctx: PassContext) -> CalibrationSource:
+        from compile.calibration.source import calibration_source
 
-        return CalibrationSource(ctx.model_info(), ctx.settings.calib, self.options.size, self.options.batch_size)
+        return calibration_source(ctx, self.options.size, self.options.batch_size)
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.calibration.ranges import calibrate
@@ -92,7 +95,7 @@ class QuantizeInt8Pass(Pass):
         source = self.input(inputs, ONNX, OnnxModel)
         original = load_onnx(source.path, load_external_data=False)
         info = model_info_from_onnx(original, source.path.stem)
-        calib = calibrate(source.path, self._source(ctx), self.options.method, self.options.percentile,
+        calib = calibrate(source.path, self.calibration(ctx), self.options.method, self.options.percentile,
                           ctx.run_dir / ".calibration-cache", ctx.log)
         ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
                 f"{len(calib.stats.skipped)} skipped, method {calib.method}")
