@@ -105,21 +105,28 @@ def set_model_info(model: onnx.ModelProto, info: ModelInfo) -> None:
     entry.key, entry.value = MODEL_INFO_KEY, json.dumps(info.to_dict(), sort_keys=True)
 
 
-def model_info_from_onnx(model: onnx.ModelProto, name: str) -> ModelInfo:
-    """The info we stored at export, else one derived from the graph (preprocessing assumed for images)."""
-    for prop in model.metadata_props:
-        if prop.key == MODEL_INFO_KEY:
-            return ModelInfo.from_dict(json.loads(prop.value))
+def graph_input_specs(model: onnx.ModelProto) -> list[InputSpec]:
+    """The graph's real inputs (initializers excluded); symbolic axes keep their names, unknown ones
+    are "dynamic"."""
     initializers = {init.name for init in model.graph.initializer}
     specs = []
     for value in model.graph.input:
         if value.name in initializers:
             continue
         tensor_type = value.type.tensor_type
-        dims: list[int | str] = [d.dim_param or (d.dim_value if d.dim_value > 0 else "dynamic") for d in tensor_type.shape.dim]
-        dtype = ONNX_TO_NUMPY.get(tensor_type.elem_type, "float32")
-        is_float = dtype.startswith("float")
-        specs.append(InputSpec(value.name, tuple(dims), dtype, -1.0 if is_float else 0, 1.0 if is_float else 100))
+        dims = tuple(d.dim_param or (d.dim_value if d.dim_value > 0 else "dynamic") for d in tensor_type.shape.dim)
+        specs.append(InputSpec(value.name, dims, ONNX_TO_NUMPY.get(tensor_type.elem_type, "float32")))
+    return specs
+
+
+def model_info_from_onnx(model: onnx.ModelProto, name: str) -> ModelInfo:
+    """The info we stored at export, else one derived from the graph (preprocessing assumed for images)."""
+    for prop in model.metadata_props:
+        if prop.key == MODEL_INFO_KEY:
+            return ModelInfo.from_dict(json.loads(prop.value))
+    # Generated inputs: floats in [-1, 1), integers (ids, indices) in [0, 100).
+    specs = [InputSpec(spec.name, spec.shape, spec.dtype, *((-1.0, 1.0) if spec.dtype.startswith("float") else (0, 100)))
+             for spec in graph_input_specs(model)]
     outputs = tuple(o.name for o in model.graph.output)
     image_like = len(specs) == 1 and len(specs[0].shape) == 4 and specs[0].shape[1] == 3 and specs[0].dtype == "float32"
     preprocessing = None

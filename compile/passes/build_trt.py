@@ -19,6 +19,7 @@ from pydantic import Field
 
 from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact
 from compile.errors import MissingDependencyError
+from compile.onnx_io import graph_input_specs as graph_inputs
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 
 if TYPE_CHECKING:
@@ -223,21 +224,6 @@ def _inputs_of(source: OnnxModel) -> list[InputSpec]:
     return graph_inputs(load_onnx(source.path, load_external_data=False))
 
 
-def graph_inputs(model: onnx.ModelProto) -> list[InputSpec]:
-    """The graph's real inputs (initializers excluded) with their shapes; symbolic axes keep their names."""
-    from compile.models.spec import InputSpec
-    from compile.onnx_io import ONNX_TO_NUMPY
-
-    initializers = {init.name for init in model.graph.initializer}
-    specs = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        tensor = value.type.tensor_type
-        dims: tuple[int | str, ...] = tuple(d.dim_param or (d.dim_value if d.dim_value > 0 else "dynamic")
-                                            for d in tensor.shape.dim)
-        specs.append(InputSpec(value.name, dims, ONNX_TO_NUMPY.get(tensor.elem_type, "float32")))
-    return specs
 
 
 def graph_precision(model: onnx.ModelProto) -> str:
