@@ -62,6 +62,9 @@ class Calibration(_Strict):
     percentile: float = Field(default=99.999, gt=50.0, le=100.0)
     size: int = Field(default=64, ge=1)
     batch_size: int = Field(default=8, ge=1)
+    weight_rounding: Literal["nearest", "gptq"] = Field(
+        default="gptq", description="INT8 weight integers: round to nearest, or GPTQ (error-compensating, same scales).")
+    rounding_samples: int = Field(default=32, ge=1, description="Calibration inputs GPTQ measures layer inputs on.")
 
 
 class Sparsity(_Strict):

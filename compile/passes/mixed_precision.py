@@ -127,8 +127,9 @@ class MixedPrecisionPass(Pass):
         reference = run_batched_onnx(source.path, data)
         scratch = ctx.work_dir / "candidates"
         scratch.mkdir(parents=True, exist_ok=True)
+        rounder = base.weight_rounder(source.path, ctx)
         evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, o.gates,
-                               guard=ctx.profile.backend == "onnxruntime")
+                               guard=ctx.profile.backend == "onnxruntime", rounder=rounder)
 
         ranking_record: list[dict[str, Any]] = []
         sensitivity_seconds = timing_seconds = 0.0
@@ -152,6 +153,8 @@ class MixedPrecisionPass(Pass):
                 "search_seconds": round(result.seconds, 3), "sensitivity_seconds": round(sensitivity_seconds, 3),
                 "timing_seconds": round(timing_seconds, 3), "calibration_seconds": round(calib.seconds, 3),
                 "calibration_cached": calib.cache_hit}
+        if rounder is not None:
+            cost["rounding_seconds"] = round(rounder.stats.moments_seconds + rounder.stats.solve_seconds, 3)
         # One calibration run, as measured when the ranges were computed (this run, or the one that cached them).
         one_calibration = calib.seconds if not calib.cache_hit else float((calib.entry.read_meta() or {}).get("seconds", 0.0))
         if one_calibration > 0:
@@ -171,6 +174,7 @@ class MixedPrecisionPass(Pass):
             "cost": cost,
             "validation_data": data.description,
             "calibration": calib.to_record(),
+            "weight_rounding": rounder.stats.to_dict() if rounder is not None else {"method": "nearest"},
             **qdq_structure(final),
         }
         report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "sensitivity", "ranked_layers",
@@ -259,8 +263,8 @@ class _Evaluator:
     """Builds the model with some layers in float and measures it against the float reference."""
 
     def __init__(self, owner: MixedPrecisionPass, source: Path, ranges: Path, method: str, scratch: Path, data: Any,
-                 reference: dict[str, Any], gates: dict[str, float], guard: bool = True) -> None:
-        self.owner, self.source, self.ranges, self.method = owner, source, ranges, method
+                 reference: dict[str, Any], gates: dict[str, float], guard: bool = True, rounder: Any = None) -> None:
+        self.owner, self.source, self.ranges, self.method, self.rounder = owner, source, ranges, method, rounder
         self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
         self.built = 0
         from compile.mixed.keep_float import channel_counts
@@ -288,7 +292,8 @@ class _Evaluator:
         layers = self.float_set(layers)
         self.built += 1
         out = self.scratch / f"candidate-{self.built}.onnx"
-        self.owner._quantizer(layers, self.float_model)._quantize(self.source, out, self.ranges, self.method)
+        # Exactly what quantize-int8 writes (rounding, float graph outputs), with ``layers`` left in float.
+        self.owner._quantizer(layers, self.float_model).quantize(self.source, out, self.ranges, self.method, self.rounder)
         if self.guard:
             from compile.mixed.keep_float import guard_float_layers
 

@@ -10,7 +10,9 @@ profile's ``precision.int8_convention`` decides the number formats, because the 
   kernels run back to back without returning to float.
 
 Ranges come from :mod:`compile.calibration` (minmax, entropy or percentile; cached by model, data
-and method), so changing the convention or the op selection does not recalibrate.
+and method), so changing the convention or the op selection does not recalibrate. The weight
+integers are then re-chosen by GPTQ for the same scales (:mod:`compile.rounding`; profile
+``calibration.weight_rounding``): on EfficientNet-Lite0 it cuts the INT8 model's output error 3x.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from compile.settings import RunSettings
 
 if TYPE_CHECKING:
     from compile.calibration.source import CalibrationSource
+    from compile.rounding.apply import WeightRounder
 
 OUTPUT_FILE = "model.int8.onnx"
 #: Op types that get Q/DQ under the TensorRT convention (compute ops, residual Adds, pooling, concat).
@@ -50,6 +53,10 @@ class QuantizeInt8Options(PassOptions):
     #: Drop the Q/DQ pair on graph outputs: rounding the logits to 8 bits flips near-tied top-1 classes
     #: and saves nothing (the last op still reads INT8 inputs).
     float_outputs: bool = True
+    #: "gptq": error-compensating integers for the same scales (:mod:`compile.rounding`); "nearest": plain rounding.
+    weight_rounding: Literal["nearest", "gptq"] = "gptq"
+    #: Calibration inputs the GPTQ layer-input moments are measured on (the first ones).
+    rounding_samples: int = Field(default=32, ge=1)
 
 
 class QuantizeInt8Pass(Pass):
@@ -65,6 +72,7 @@ class QuantizeInt8Pass(Pass):
         calib = profile.calibration
         resolved: dict[str, Any] = {"convention": profile.precision.int8_convention, "method": calib.method,
                                     "percentile": calib.percentile, "size": calib.size, "batch_size": calib.batch_size,
+                                    "weight_rounding": calib.weight_rounding, "rounding_samples": calib.rounding_samples,
                                     **entry_options}
         overrides = {"method": settings.calib_method, "percentile": settings.calib_percentile, "size": settings.calib_size}
         resolved.update({key: value for key, value in overrides.items() if value is not None})
@@ -100,12 +108,10 @@ class QuantizeInt8Pass(Pass):
         ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
                 f"{len(calib.stats.skipped)} skipped, method {calib.method}")
         out = ctx.output_path(OUTPUT_FILE)
+        rounder = self.weight_rounder(source.path, ctx)
         started = time.perf_counter()
-        self._quantize(source.path, out, calib.entry.ranges_path, calib.method)
+        quantized, finish = self.quantize(source.path, out, calib.entry.ranges_path, calib.method, rounder)
         quantize_seconds = time.perf_counter() - started
-        quantized = load_onnx(out)
-        unquantized_outputs = remove_output_qdq(quantized) if self.options.float_outputs else []
-        fused_adds = fuse_residual_adds(quantized) if self.options.convention == "tensorrt" else []
         set_model_info(quantized, info)
         save_onnx(quantized, out)
         structure = qdq_structure(quantized)
@@ -117,12 +123,12 @@ class QuantizeInt8Pass(Pass):
             "nodes_before": count_nodes(original),
             "nodes_after": count_nodes(quantized),
             **structure,
-            "float_outputs": unquantized_outputs,
-            "residual_adds_fusable": fused_adds,
+            **finish,
             "ops_after": op_histogram(quantized),
         }
         report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
-                                                               "quantize_linear", "dequantize_linear", "quantized_ops")}}
+                                                               "weight_rounding", "quantize_linear", "dequantize_linear",
+                                                               "quantized_ops")}}
         metrics = {"calibration_images": float(calib.stats.used), "calibration_skipped": float(len(calib.stats.skipped)),
                    "calibration_seconds": calib.seconds}
         warnings = []
@@ -133,6 +139,36 @@ class QuantizeInt8Pass(Pass):
             warnings.append(f"calibrated on {calib.stats.used} inputs, fewer than the {self.options.size} asked for")
         return PassResult(OnnxModel(path=out, precision="int8", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
+
+    def weight_rounder(self, source: Path, ctx: PassContext) -> WeightRounder | None:
+        """GPTQ's per-layer input moments on the first ``rounding_samples`` calibration inputs (``None``: nearest)."""
+        if self.options.weight_rounding != "gptq":
+            return None
+        from compile.calibration.source import CalibrationStats
+        from compile.rounding.apply import WeightRounder
+
+        rounder = WeightRounder(source, self.calibration(ctx).batches(CalibrationStats()), self.options.rounding_samples)
+        ctx.log(f"  weight rounding: layer inputs measured on {rounder.stats.inputs} inputs ({rounder.stats.moments_seconds:.1f}s)")
+        return rounder
+
+    def quantize(self, source: Path, out: Path, ranges: Path, method: str,
+                 rounder: WeightRounder | None = None) -> tuple[Any, dict[str, Any]]:
+        """The Q/DQ model of ``source`` as this pass writes it to ``out``: quantized, weights rounded,
+        graph outputs left in float and (TensorRT) residual Adds made fusable. Returns the model and
+        what the steps after ``quantize_static`` did."""
+        from compile.onnx_io import load_onnx, save_onnx
+
+        self._quantize(source, out, ranges, method)
+        quantized = load_onnx(out)
+        rounding: dict[str, Any] = {"method": "nearest"}
+        if rounder is not None:
+            rounded = rounder.apply(quantized)
+            rounding = {**rounder.stats.to_dict(), "layers": len(rounded)}
+        finish = {"weight_rounding": rounding,
+                  "float_outputs": remove_output_qdq(quantized) if self.options.float_outputs else [],
+                  "residual_adds_fusable": fuse_residual_adds(quantized) if self.options.convention == "tensorrt" else []}
+        save_onnx(quantized, out)
+        return quantized, finish
 
     def quantize_settings(self) -> dict[str, Any]:
         """``quantize_static`` keywords for the convention (public so tests and benchmarks can inspect them)."""

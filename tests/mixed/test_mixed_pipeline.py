@@ -31,11 +31,23 @@ def planted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return make_planted_model(tmp_path / "planted.onnx")
 
 
-def test_mixed_keeps_only_the_fragile_layer_in_float(planted: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def nearest(tmp_path: Path) -> str:
+    """The cpu profile with round-to-nearest INT8 weights: the planted layer is fragile under that rounding
+    (GPTQ repairs most of it, see test_gptq_rounding_repairs_most_of_the_planted_damage)."""
+    from compile.profiles import profiles_dir
+
+    text = (profiles_dir() / "cpu.toml").read_text().replace("[calibration]\n", '[calibration]\nweight_rounding = "nearest"\n', 1)
+    path = tmp_path / "cpu-nearest.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_mixed_keeps_only_the_fragile_layer_in_float(planted: Path, nearest: str, tmp_path: Path) -> None:
     from compile.onnx_io import load_onnx
     from compile.pipeline import Pipeline
 
-    settings = RunSettings(model=str(planted), profile="cpu", precision="mixed", out=tmp_path / "run", gates=GATES,
+    settings = RunSettings(model=str(planted), profile=nearest, precision="mixed", out=tmp_path / "run", gates=GATES,
                            progress=False)
     result = Pipeline(settings, log=lambda line: None).run()
     section = result.report["mixed_precision"]
@@ -55,18 +67,18 @@ def test_mixed_keeps_only_the_fragile_layer_in_float(planted: Path, tmp_path: Pa
     assert all(inputs[1].endswith("_DequantizeLinear_Output") for name, inputs in convs.items() if name != FRAGILE)
 
 
-def test_mixed_without_need_keeps_everything_int8(planted: Path, tmp_path: Path) -> None:
+def test_mixed_without_need_keeps_everything_int8(planted: Path, nearest: str, tmp_path: Path) -> None:
     from compile.pipeline import Pipeline
 
-    settings = RunSettings(model=str(planted), profile="cpu", precision="mixed", out=tmp_path / "loose",
+    settings = RunSettings(model=str(planted), profile=nearest, precision="mixed", out=tmp_path / "loose",
                            gates={"min_cosine_similarity": 0.5, "min_top1_agreement": 0.0}, progress=False)
     section = Pipeline(settings, log=lambda line: None).run().report["mixed_precision"]
     assert section["float_layers"] == [] and section["cost"]["evaluations"] == 1 and section["ranked_layers"] == 0
 
 
-def test_precision_best_on_the_cli(planted: Path, tmp_path: Path) -> None:
+def test_precision_best_on_the_cli(planted: Path, nearest: str, tmp_path: Path) -> None:
     out = tmp_path / "best"
-    code = invoke(["run", str(planted), "--precision", "best", "--out", str(out), "-q",
+    code = invoke(["run", str(planted), "--profile", nearest, "--precision", "best", "--out", str(out), "-q",
                    "--gate", "min_cosine_similarity=0.985", "--gate", "min_top1_agreement=0"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
@@ -83,8 +95,8 @@ def test_precision_best_on_the_cli(planted: Path, tmp_path: Path) -> None:
     assert (out / report["artifacts"]["final"]).is_file()
 
 
-def test_precision_best_all_failing_exits_1(planted: Path, tmp_path: Path) -> None:
-    code = invoke(["run", str(planted), "--precision", "best", "--out", str(tmp_path / "x"), "-q",
+def test_precision_best_all_failing_exits_1(planted: Path, nearest: str, tmp_path: Path) -> None:
+    code = invoke(["run", str(planted), "--profile", nearest, "--precision", "best", "--out", str(tmp_path / "x"), "-q",
                    "--gate", "max_p50_ms=0.000001"])
     assert code == 1
     report = json.loads((tmp_path / "x" / "report.json").read_text())
@@ -92,13 +104,29 @@ def test_precision_best_all_failing_exits_1(planted: Path, tmp_path: Path) -> No
     assert {c["status"] for c in report["candidates"]} <= {"failed", "rejected"}
 
 
-def test_failing_candidates_stop_early_on_the_agreement_gate(planted: Path, tmp_path: Path) -> None:
+def test_failing_candidates_stop_early_on_the_agreement_gate(planted: Path, nearest: str, tmp_path: Path) -> None:
     from compile.pipeline import Pipeline
 
-    settings = RunSettings(model=str(planted), profile="cpu", precision="mixed", out=tmp_path / "early",
+    settings = RunSettings(model=str(planted), profile=nearest, precision="mixed", out=tmp_path / "early",
                            gates={"min_top1_agreement": 0.9, "min_cosine_similarity": 0.0}, progress=False)
     steps = Pipeline(settings, log=lambda line: None).run().report["mixed_precision"]["search"]["steps"]
     first = steps[0]
     assert not first["passed"] and first["stopped_after"] == 16  # 15 of the first 16 disagree: 0.9 is out of reach
     assert first["metrics"]["top1_agreement_at_most"] < 0.9
     assert steps[-1]["passed"] and "stopped_after" not in steps[-1]
+
+
+def test_gptq_rounding_repairs_most_of_the_planted_damage(planted: Path, nearest: str, tmp_path: Path) -> None:
+    """The planted layer's ordinary weights round to 0 or 1 step; GPTQ moves them to cancel that error."""
+    from compile.pipeline import Pipeline
+
+    cosine = {}
+    for label, profile in (("nearest", nearest), ("gptq", "cpu")):
+        settings = RunSettings(model=str(planted), profile=profile, precision="int8", out=tmp_path / label,
+                               gates={"min_cosine_similarity": 0.0, "min_top1_agreement": 0.0}, progress=False)
+        result = Pipeline(settings, log=lambda line: None).run()
+        cosine[label] = result.report["metrics"]["cosine_similarity"]
+        rounding = result.report["quantization"]["weight_rounding"]
+        assert rounding["method"] == label
+    assert rounding["layers"] == 5 and rounding["layer_output_error_reduction"] > 1.0
+    assert cosine["nearest"] < 0.95 and cosine["gptq"] > 0.985, cosine  # measured 0.923 and 0.991
