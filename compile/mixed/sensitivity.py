@@ -15,7 +15,7 @@ two inferences per batch, however many layers the model has.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -198,9 +198,39 @@ def folded_activations(float_model: Any) -> dict[str, list[str]]:
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
+def top1_margins(outputs: np.ndarray) -> np.ndarray:
+    """Per input: the top score minus the runner-up (how far the input is from a top-1 flip)."""
+    flat = outputs.reshape(len(outputs), -1).astype(np.float64)
+    if flat.shape[1] < 2:
+        return np.full(len(flat), np.inf)
+    top2 = np.partition(flat, -2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def margin_risk(reference: list[np.ndarray], candidate: list[np.ndarray]) -> float:
+    """Mean squared shift of each input's top-1 margin, as a share of that margin: a shift of 1 flips
+    the input. What a top-1 agreement gate feels, where the output NSR weighs every class alike."""
+    ref = np.concatenate([r.reshape(len(r), -1) for r in reference]).astype(np.float64)
+    cand = np.concatenate([c.reshape(len(c), -1) for c in candidate]).astype(np.float64)
+    top = ref.argmax(axis=1)
+    rows = np.arange(len(ref))
+    margin = top1_margins(ref)
+    others = cand.copy()
+    others[rows, top] = -np.inf
+    shifted = cand[rows, top] - others.max(axis=1)
+    return float(np.mean(np.square((margin - shifted) / np.maximum(margin, 1e-12))))
+
+
+def output_nsr(reference: list[np.ndarray], candidate: list[np.ndarray]) -> float:
+    """Noise-to-signal ratio of the whole output."""
+    signal = sum(float(np.square(r).sum()) for r in reference)
+    noise = sum(float(np.square(r - c).sum()) for r, c in zip(reference, candidate, strict=True))
+    return noise / signal if signal > _TINY else 0.0
+
+
 @dataclass
 class SingleLayerErrors:
-    #: Node name -> NSR of the model's first output with only that node quantized.
+    #: Node name -> error of the model's first output with only that node quantized (``score``'s measure).
     errors: dict[str, float]
     seconds: float
     inputs: int
@@ -237,12 +267,16 @@ def _weight_axis(node: Any) -> int:
 
 
 def single_layer_errors(float_path: Path, layers: list[str], ranges: dict[str, tuple[float, float]], signed: bool,
-                        batches: list[dict[str, np.ndarray]]) -> SingleLayerErrors:
+                        batches: list[dict[str, np.ndarray]],
+                        score: Callable[[list[np.ndarray], list[np.ndarray]], float] = output_nsr,
+                        weights: dict[str, np.ndarray] | None = None) -> SingleLayerErrors:
     """For each layer, the output error of the float model with only that layer quantized (fake-quantized
     weights, and Q/DQ on its input with the calibrated range): its own contribution, as the output sees it.
 
     Each variant is the float graph with one weight swapped and one Q/DQ pair added, so it costs one
-    session and a few inferences, never a run of the quantizer."""
+    session and a few inferences, never a run of the quantizer. ``score(reference, candidate)`` turns the
+    first output into one figure (default: its NSR); ``weights`` gives a layer's INT8 weight (dequantized)
+    when it is not plain per-channel rounding (GPTQ)."""
     import time
 
     import onnx
@@ -263,7 +297,6 @@ def single_layer_errors(float_path: Path, layers: list[str], ranges: dict[str, t
         return [session.run(None, feed)[0].astype(np.float64) for feed in batches]
 
     reference = outputs(model.SerializeToString())
-    signal = sum(float(np.square(r).sum()) for r in reference)
     errors: dict[str, float] = {}
     positions = {node.name: index for index, node in enumerate(graph.node)}
     for name in layers:
@@ -278,7 +311,10 @@ def single_layer_errors(float_path: Path, layers: list[str], ranges: dict[str, t
         original_weight.CopyFrom(weight_init)
         original_input = node.input[0]
         weight = numpy_helper.to_array(weight_init)
-        weight_init.CopyFrom(numpy_helper.from_array(fake_quant_weight(weight, _weight_axis(node) % weight.ndim), weight_init.name))
+        quantized = weights.get(name) if weights is not None else None
+        if quantized is None or quantized.shape != weight.shape:
+            quantized = fake_quant_weight(weight, _weight_axis(node) % weight.ndim)
+        weight_init.CopyFrom(numpy_helper.from_array(quantized.astype(weight.dtype), weight_init.name))
         added_nodes = 0
         if original_input in ranges:
             scale, zero = activation_qparams(*ranges[original_input], signed)
@@ -302,6 +338,33 @@ def single_layer_errors(float_path: Path, layers: list[str], ranges: dict[str, t
             if added_nodes:
                 del graph.node[len(graph.node) - added_nodes:]
                 del graph.initializer[len(graph.initializer) - 2:]
-        noise = sum(float(np.square(r - c).sum()) for r, c in zip(reference, candidate, strict=True))
-        errors[name] = noise / signal if signal > _TINY else 0.0
+        errors[name] = score(reference, candidate)
     return SingleLayerErrors(errors, time.perf_counter() - started, sum(len(next(iter(b.values()))) for b in batches))
+
+
+def dequantized_weights(qdq_model: Any) -> dict[str, np.ndarray]:
+    """Node name -> its weight as the Q/DQ model computes it (INT8 integers times scales), for the
+    Conv/Gemm/MatMul whose weight is a DequantizeLinear of constants."""
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in qdq_model.graph.initializer}
+    producer = {out: node for node in qdq_model.graph.node for out in node.output}
+    found: dict[str, np.ndarray] = {}
+    for node in qdq_model.graph.node:
+        if node.op_type not in COMPUTE_OPS or len(node.input) < 2:
+            continue
+        dequantize = producer.get(node.input[1])
+        if dequantize is None or dequantize.op_type != "DequantizeLinear":
+            continue
+        parts = [initializers.get(name) for name in dequantize.input[:3]]
+        if any(part is None for part in parts[:2]):
+            continue
+        integers = numpy_helper.to_array(parts[0]).astype(np.float64)
+        scale = numpy_helper.to_array(parts[1]).astype(np.float64)
+        zero = numpy_helper.to_array(parts[2]).astype(np.float64) if len(parts) > 2 and parts[2] is not None else np.zeros_like(scale)
+        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) % integers.ndim
+        shape = [1] * integers.ndim
+        if scale.size > 1:
+            shape[axis] = scale.size
+        found[node.name] = ((integers - zero.reshape(shape)) * scale.reshape(shape)).astype(np.float32)
+    return found

@@ -37,6 +37,8 @@ from compile.settings import RunSettings
 OUTPUT_FILE = "model.mixed.onnx"
 #: How many ranked layers the report lists.
 REPORT_RANKING = 15
+#: Validation inputs per inference while a candidate is measured.
+BATCH = 16
 
 
 class MixedPrecisionOptions(QuantizeInt8Options):
@@ -137,7 +139,7 @@ class MixedPrecisionPass(Pass):
         if first.passed:
             ranked: list[str] = []
         else:
-            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, ctx, calib.ranges())
+            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, reference, ctx, calib.ranges())
         result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log)
         if not result.passed:
             warnings.append(f"the gates fail even with all {len(ranked)} ranked layers in float")
@@ -191,24 +193,56 @@ class MixedPrecisionPass(Pass):
         return PassResult(OnnxModel(path=out, precision="mixed", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
 
-    def _rank(self, float_path: Path, int8_path: Path, data: Any, ctx: PassContext,
+    def _sensitivity_inputs(self, data: Any, reference: dict[str, Any]) -> tuple[Any, str]:
+        """The inputs the sensitivity is measured on, and how ("margin" or "nsr").
+
+        Under a top-1 agreement gate only inputs near a flip can fail it, so those are measured, by how
+        far each layer alone moves their top-1 margin: the inputs with the smallest FP32 margins, after
+        the few the gate may lose anyway. Without one, the first inputs, by output NSR."""
+        import math
+
+        from compile.mixed.sensitivity import top1_margins
+
+        count = self.options.sensitivity_samples
+        threshold = self.options.gates.get("min_top1_agreement")
+        if threshold is None or threshold <= 0:
+            return build_subset(data, count), "nsr"
+        margins = top1_margins(reference[next(iter(reference))])
+        affordable = math.floor((1.0 - threshold) * len(margins) + 1e-9)
+        order = [int(i) for i in margins.argsort(kind="stable")]
+        chosen = order[affordable:affordable + count] or order[:count]
+        return build_subset(data, count, chosen), "margin"
+
+    def _rank(self, float_path: Path, int8_path: Path, data: Any, reference: dict[str, Any], ctx: PassContext,
               ranges: dict[str, tuple[float, float]]) -> tuple[list[str], list[dict[str, Any]], float, float]:
         """Layers in the order the search leaves them in float, with the figures behind the order."""
-        from compile.mixed.sensitivity import COMPUTE_OPS, quantized_nodes, rank_layers, single_layer_errors
+        from compile.mixed.sensitivity import (
+            COMPUTE_OPS,
+            dequantized_weights,
+            margin_risk,
+            output_nsr,
+            quantized_nodes,
+            rank_layers,
+            single_layer_errors,
+        )
         from compile.mixed.timing import measure_layer_timing
         from compile.onnx_io import load_onnx
 
         o = self.options
         started = time.perf_counter()
-        sample = build_subset(data, o.sensitivity_samples)
+        sample, measure = self._sensitivity_inputs(data, reference)
         details: dict[str, dict[str, Any]] = {}
         if o.sensitivity == "single-layer":
-            nodes = quantized_nodes(load_onnx(int8_path, load_external_data=False))
+            qdq = load_onnx(int8_path, load_external_data=False)
+            nodes = quantized_nodes(qdq)
             compute = [node.name for node in nodes if node.op_type in COMPUTE_OPS]
-            measured = single_layer_errors(float_path, compute, ranges, o.convention == "tensorrt", sample.batches(o.batch_size))
+            scorer = margin_risk if measure == "margin" else output_nsr
+            measured = single_layer_errors(float_path, compute, ranges, o.convention == "tensorrt", sample.batches(o.batch_size),
+                                           score=scorer, weights=dequantized_weights(load_onnx(int8_path)))
             op_types = {node.name: node.op_type for node in nodes}
             scores = sorted(measured.errors.items(), key=lambda item: item[1], reverse=True)
-            details = {name: {"node": name, "op_type": op_types[name], "error_alone": round(error, 9)} for name, error in scores}
+            key = "margin_risk_alone" if measure == "margin" else "error_alone"
+            details = {name: {"node": name, "op_type": op_types[name], key: round(error, 9)} for name, error in scores}
         else:
             layers = rank_layers(float_path, int8_path, sample.batches(o.batch_size))
             scores = [(layer.node, layer.score) for layer in layers]
@@ -250,13 +284,15 @@ def priority_order(scores: list[tuple[str, float]], savings: dict[str, float] | 
     return sorted(priorities, key=lambda item: item[1], reverse=True)
 
 
-def build_subset(data: Any, count: int) -> Any:
-    """The first ``count`` inputs of an eval set."""
+def build_subset(data: Any, count: int, indices: list[int] | None = None) -> Any:
+    """``count`` inputs of an eval set: the first ones, or those at ``indices``."""
     from compile.data.eval_set import EvalSet
 
-    feeds = {name: array[:count] for name, array in data.feeds.items()}
-    labels = data.labels[:count] if data.labels is not None else None
-    return EvalSet(feeds, labels, f"first {count} of {data.description}", data.source)
+    picked = list(range(min(count, data.size))) if indices is None else list(indices)[:count]
+    feeds = {name: array[picked] for name, array in data.feeds.items()}
+    labels = [data.labels[i] for i in picked] if data.labels is not None else None
+    where = f"first {len(picked)}" if indices is None else f"{len(picked)} nearest a top-1 flip"
+    return EvalSet(feeds, labels, f"{where} of {data.description}", data.source)
 
 
 class _Evaluator:
@@ -267,6 +303,10 @@ class _Evaluator:
         self.owner, self.source, self.ranges, self.method, self.rounder = owner, source, ranges, method, rounder
         self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
         self.built = 0
+        from compile.mixed.sensitivity import top1_margins
+
+        #: Validation inputs, smallest FP32 top-1 margin first (see :meth:`_run`).
+        self.order = top1_margins(reference[next(iter(reference))]).argsort(kind="stable")
         from compile.mixed.keep_float import channel_counts
         from compile.onnx_io import load_onnx
 
@@ -323,8 +363,9 @@ class _Evaluator:
                           [gate.name for gate in results if not gate.passed], time.perf_counter() - started)
 
     def _run(self, runner: Any) -> tuple[dict[str, Any], tuple[int, float] | None]:
-        """Outputs batch by batch; stops early, with (inputs seen, best reachable agreement), once more
-        top-1 disagreements than ``min_top1_agreement`` allows have been seen: the candidate fails anyway."""
+        """Outputs batch by batch, the inputs nearest a top-1 flip first; stops early, with (inputs seen,
+        best reachable agreement), once more top-1 disagreements than ``min_top1_agreement`` allows have
+        been seen: the candidate fails anyway. Failing candidates usually show it in the first batch."""
         import numpy as np
 
         threshold = self.gates.get("min_top1_agreement")
@@ -333,12 +374,13 @@ class _Evaluator:
         total = len(reference_top1)
         chunks: list[dict[str, Any]] = []
         seen = disagreements = 0
-        for batch in self.data.batches(16):
-            out = runner.infer(batch)
+        for start in range(0, total, BATCH):
+            picked = self.order[start:start + BATCH]
+            out = runner.infer({name: array[picked] for name, array in self.data.feeds.items()})
             chunks.append(out)
-            count = len(out[first])
-            disagreements += int((out[first].reshape(count, -1).argmax(axis=1) != reference_top1[seen:seen + count]).sum())
-            seen += count
+            disagreements += int((out[first].reshape(len(picked), -1).argmax(axis=1) != reference_top1[picked]).sum())
+            seen += len(picked)
             if threshold is not None and (best := 1.0 - disagreements / total) < threshold:
                 return {}, (seen, best)
-        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}, None
+        restore = np.argsort(self.order)
+        return {name: np.concatenate([c[name] for c in chunks])[restore] for name in chunks[0]}, None
