@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.artifacts import ONNX, REFERENCE_KIND, Artifact, OnnxModel
 from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.quantize_int8 import QuantizeInt8Options, QuantizeInt8Pass
 from compile.profiles import Profile
@@ -60,22 +60,30 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     #: Also leave in float any run of at most this many INT8 Conv/Gemm/MatMul between two float ones
     #: (graph order): each INT8/float switch costs layout changes and Q/DQ on ONNX Runtime's CPU provider.
     fill_gaps: int = Field(default=2, ge=0)
+    #: ONNX Runtime optimisation level candidates are measured at (default: the profile's build level, so the
+    #: search sees the kernels, and the rounding, that the validated artifact will run).
+    optimization: Literal["basic", "extended", "all"] = "extended"
 
 
 class MixedPrecisionPass(Pass):
     name = "mixed-precision"
     description = "INT8 with the fewest layers left in float that pass the accuracy gates (sensitivity-ranked search)."
     consumes = (ONNX,)
+    #: The run's FP32 reference (the PyTorch model, or the source ONNX), which validate also compares with:
+    #: a top-1 agreement gate that allows 2 flips in 400 must not be judged against a different reference.
+    uses = (REFERENCE_KIND,)
     produces = ONNX
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
-    version = "5"
+    version = "6"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
         resolved = QuantizeInt8Pass.resolve_options({}, profile, settings)
         resolved.update({"samples": profile.validation.samples, "seed": profile.validation.seed,
                          "gates": {**profile.gates, **settings.gates}})
+        if profile.backend == "onnxruntime":
+            resolved["optimization"] = profile.build.graph_optimization_level
         resolved.update(entry_options)
         return resolved
 
@@ -110,7 +118,7 @@ class MixedPrecisionPass(Pass):
         from compile.mixed.search import search_float_layers
         from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
         from compile.passes.quantize_int8 import qdq_structure
-        from compile.validate.reference import run_batched_onnx
+        from compile.validate.reference import reference_outputs
 
         started = time.perf_counter()
         source = self.input(inputs, ONNX, OnnxModel)
@@ -126,7 +134,8 @@ class MixedPrecisionPass(Pass):
             warnings.append(overlap)
         data = build_eval_set(info, ctx.settings.data, o.samples, o.seed)
         ctx.log(f"  search validates on {data.description}")
-        reference = run_batched_onnx(source.path, data)
+        reference, reference_description = reference_outputs(inputs.get(REFERENCE_KIND, source), data, ctx.settings.weights)
+        ctx.log(f"  search compares with {reference_description}")
         scratch = ctx.work_dir / "candidates"
         scratch.mkdir(parents=True, exist_ok=True)
         rounder = base.weight_rounder(source.path, ctx)
@@ -175,12 +184,14 @@ class MixedPrecisionPass(Pass):
             "search": result.to_dict(),
             "cost": cost,
             "validation_data": data.description,
+            "reference": reference_description,
             "calibration": calib.to_record(),
             "weight_rounding": rounder.stats.to_dict() if rounder is not None else {"method": "nearest"},
             **qdq_structure(final),
         }
         report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "sensitivity", "ranked_layers",
-                                                                   "top_ranked", "search", "cost", "validation_data")}}
+                                                                   "top_ranked", "search", "cost", "validation_data",
+                                                                   "reference", "weight_rounding")}}
         report["mixed_precision"]["calibration_data"] = calib.data
         if overlap:
             report["mixed_precision"]["data_warning"] = overlap
@@ -348,7 +359,7 @@ class _Evaluator:
 
         started = time.perf_counter()
         path = self.build(layers) if layers else self.all_int8
-        with OrtRunner(path, optimization="extended") as runner:
+        with OrtRunner(path, optimization=self.owner.options.optimization) as runner:
             outputs, stopped = self._run(runner)
         if path != self.all_int8:
             path.unlink(missing_ok=True)
