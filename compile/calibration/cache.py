@@ -25,12 +25,24 @@ SUBDIR = "calibration"
 FORMAT_VERSION = 1
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir(subdir: str = SUBDIR) -> Path:
     base = os.environ.get(CACHE_ENV)
     if base:
-        return Path(base) / SUBDIR
+        return Path(base) / subdir
     xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "compile" / SUBDIR
+    return Path(xdg) / "compile" / subdir
+
+
+def user_cache_folder(subdir: str, fallback: Path) -> Path:
+    """``default_cache_dir(subdir)``, created; ``fallback`` when that is not writable."""
+    folder = default_cache_dir(subdir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(str(folder))
+    except OSError:
+        return fallback
+    return folder
 
 
 def cache_key(model_hash: str, data_identity: dict[str, Any], method: str, method_options: dict[str, Any]) -> str:
@@ -79,11 +91,4 @@ class CacheEntry:
 
 def cache_entry(key: str, fallback: Path) -> CacheEntry:
     """The entry for ``key`` in the user cache folder, or in ``fallback`` when that is not writable."""
-    folder = default_cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(str(folder))
-    except OSError:
-        folder = fallback
-    return CacheEntry(folder, key)
+    return CacheEntry(user_cache_folder(SUBDIR, fallback), key)

@@ -117,8 +117,8 @@ class MixedPrecisionPass(Pass):
         from compile.mixed.overlap import data_overlap
         from compile.mixed.search import search_float_layers
         from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
-        from compile.passes.quantize_int8 import qdq_structure
-        from compile.validate.reference import reference_outputs
+        from compile.passes.quantize_int8 import describe_rounding, qdq_structure
+        from compile.validate.reference import reference_cache, reference_outputs
 
         started = time.perf_counter()
         source = self.input(inputs, ONNX, OnnxModel)
@@ -134,7 +134,8 @@ class MixedPrecisionPass(Pass):
             warnings.append(overlap)
         data = build_eval_set(info, ctx.settings.data, o.samples, o.seed)
         ctx.log(f"  search validates on {data.description}")
-        reference, reference_description = reference_outputs(inputs.get(REFERENCE_KIND, source), data, ctx.settings.weights)
+        reference, reference_description = reference_outputs(inputs.get(REFERENCE_KIND, source), data, ctx.settings.weights,
+                                                                reference_cache(ctx.run_dir))
         ctx.log(f"  search compares with {reference_description}")
         scratch = ctx.work_dir / "candidates"
         scratch.mkdir(parents=True, exist_ok=True)
@@ -142,6 +143,8 @@ class MixedPrecisionPass(Pass):
         evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, o.gates,
                                guard=ctx.profile.backend == "onnxruntime", rounder=rounder)
 
+        if rounder is not None:
+            ctx.log(f"  weight rounding: {describe_rounding({**rounder.stats.to_dict(), 'layers': len(rounder.geometries), 'cached': rounder.stats.layers == 0})}")
         ranking_record: list[dict[str, Any]] = []
         sensitivity_seconds = timing_seconds = 0.0
         first = evaluator.evaluate([])

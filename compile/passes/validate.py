@@ -48,13 +48,13 @@ class ValidatePass(Pass):
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.backends import make_runner
         from compile.data.eval_set import build_eval_set
-        from compile.validate.reference import reference_outputs, run_batched
+        from compile.validate.reference import reference_cache, reference_outputs, run_batched
 
         candidate = self.input(inputs, RUNTIME, RuntimeArtifact)
         info = ctx.model_info()
         data = build_eval_set(info, ctx.settings.data, self.options.samples, self.options.seed)
         ctx.log(f"  validating on {data.description}")
-        reference, ref_desc = reference_outputs(inputs[REFERENCE_KIND], data, ctx.settings.weights)
+        reference, ref_desc = reference_outputs(inputs[REFERENCE_KIND], data, ctx.settings.weights, reference_cache(ctx.run_dir))
         warnings: list[str] = []
         if data.labels is not None and (classes := class_count(reference)) is not None and max(data.labels) >= classes:
             if ctx.settings.data is not None:

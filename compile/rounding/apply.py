@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,24 +34,35 @@ class RoundingStats:
 
 
 class WeightRounder:
-    """GPTQ rounding for the layers of one float model, measured once on calibration inputs.
+    """GPTQ rounding for the layers of one float model, measured on calibration inputs.
 
     :meth:`apply` can be called on many Q/DQ versions of the model (the mixed-precision search builds one
-    per candidate): integers are solved once per layer and scale, then reused."""
+    per candidate): integers are solved once per layer and scale, then reused, and kept in ``cache`` (a
+    file named by the model and the calibration data) for later runs: the layer inputs are measured
+    only when some layer's integers are not there."""
 
-    def __init__(self, float_path: Path, batches: Iterable[dict[str, np.ndarray]], limit: int, nodes: Iterable[str] | None = None) -> None:
+    def __init__(self, float_path: Path, batches: Callable[[], Iterable[dict[str, np.ndarray]]], limit: int,
+                 nodes: Iterable[str] | None = None, cache: Path | None = None) -> None:
         from onnx import numpy_helper
 
         from compile.onnx_io import load_onnx
 
         float_model = load_onnx(float_path)
+        self.float_path, self.batches, self.limit, self.cache = float_path, batches, limit, cache
         self.geometries = layer_geometries(float_model, nodes)
         weights = {init.name: init for init in float_model.graph.initializer}
         self.weights = {name: numpy_helper.to_array(weights[g.weight]) for name, g in self.geometries.items()}
-        started = time.perf_counter()
-        self.moments, used = input_moments(float_path, self.geometries, batches, limit)
-        self.stats = RoundingStats(inputs=used, moments_seconds=time.perf_counter() - started)
-        self._solved: dict[tuple[str, str], np.ndarray] = {}
+        self.moments: dict[str, np.ndarray] | None = None
+        self.stats = RoundingStats()
+        self._solved: dict[str, np.ndarray] = _load(cache)
+        self._unsaved = False
+
+    def _moments(self) -> dict[str, np.ndarray]:
+        if self.moments is None:
+            started = time.perf_counter()
+            self.moments, self.stats.inputs = input_moments(self.float_path, self.geometries, self.batches(), self.limit)
+            self.stats.moments_seconds = time.perf_counter() - started
+        return self.moments
 
     def apply(self, qdq_model: Any) -> list[str]:
         """Rewrite, in place, the INT8 weights of the layers ``qdq_model`` quantizes; the layers changed."""
@@ -64,28 +75,65 @@ class WeightRounder:
         changed: list[str] = []
         for node in qdq_model.graph.node:
             geometry = self.geometries.get(node.name)
-            if geometry is None or node.name not in self.moments or len(node.input) < 2:
+            if geometry is None or len(node.input) < 2:
                 continue
             dequantize = producer.get(node.input[1])
             target = _weight_tensors(dequantize, initializers, geometry) if dequantize is not None else None
             if target is None:
                 continue
             quantized, scale = target
-            key = (node.name, hashlib.sha256(scale.tobytes()).hexdigest())
+            key = hashlib.sha256(node.name.encode() + b"\0" + scale.tobytes() + self.weights[node.name].tobytes()).hexdigest()
             if key not in self._solved:
+                moments = self._moments().get(node.name)
+                if moments is None:
+                    continue
                 started = time.perf_counter()
                 rows = geometry.to_rows(self.weights[node.name].astype(np.float64))
                 steps = scale.astype(np.float64).reshape(rows.shape[0], rows.shape[1])
-                integers = gptq_round(rows, self.moments[node.name], steps)
+                integers = gptq_round(rows, moments, steps)
                 nearest = np.clip(np.round(rows / steps[..., None]), -127, 127)
-                self.stats.nearest_error += output_error(rows, nearest * steps[..., None], self.moments[node.name])
-                self.stats.gptq_error += output_error(rows, integers * steps[..., None], self.moments[node.name])
+                self.stats.nearest_error += output_error(rows, nearest * steps[..., None], moments)
+                self.stats.gptq_error += output_error(rows, integers * steps[..., None], moments)
                 self.stats.solve_seconds += time.perf_counter() - started
                 self.stats.layers += 1
                 self._solved[key] = geometry.from_rows(integers).astype(np.int8)
+                self._unsaved = True
             quantized.CopyFrom(numpy_helper.from_array(self._solved[key], quantized.name))
             changed.append(node.name)
+        if self._unsaved and self.cache is not None:
+            _save(self.cache, self._solved)
+            self._unsaved = False
         return changed
+
+
+def _load(cache: Path | None) -> dict[str, np.ndarray]:
+    if cache is None or not cache.is_file():
+        return {}
+    try:
+        with np.load(cache) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(cache: Path, solved: dict[str, np.ndarray]) -> None:
+    """Atomic write; a cache that cannot be written only costs the next run the measurement."""
+    import os
+    import tempfile
+
+    temporary = None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **solved)
+        os.replace(temporary, cache)
+        temporary = None
+    except OSError:
+        pass
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def _weight_tensors(dequantize: Any, initializers: dict[str, Any], geometry: LayerGeometry) -> tuple[Any, np.ndarray] | None:

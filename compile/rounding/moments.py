@@ -63,6 +63,8 @@ class LayerGeometry:
         x = torch.from_numpy(np.ascontiguousarray(activation, dtype=np.float32))
         if self.op_type != "Conv":
             return x.reshape(1, -1, x.shape[-1])
+        if self.groups == 1 and all(k == 1 for k in self.kernel) and all(s == 1 for s in self.strides) and not any(self.pads):
+            return x.movedim(1, -1).reshape(1, -1, x.shape[1])  # pointwise: each position is a patch
         spatial = len(self.kernel)
         if spatial == 1:  # a 1-D convolution is a 2-D one of height 1
             x = x.unsqueeze(2)

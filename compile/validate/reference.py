@@ -1,4 +1,8 @@
-"""Reference outputs: the original PyTorch model in FP32, or the source ONNX file run with ONNX Runtime."""
+"""Reference outputs: the original PyTorch model in FP32, or the source ONNX file run with ONNX Runtime.
+
+Outputs can be kept in a cache folder, keyed by the reference, its weights and the exact inputs, so
+the stages that compare with the same reference (mixed-precision's search, validate, every candidate
+of ``--precision best``) run it once: PyTorch in eager mode is the slowest runner of the pipeline."""
 
 from __future__ import annotations
 
@@ -13,12 +17,78 @@ from compile.data.eval_set import EvalSet
 BATCH = 16
 
 
-def reference_outputs(reference: Artifact, data: EvalSet, weights: Path | None = None) -> tuple[dict[str, np.ndarray], str]:
-    """Outputs by output name, and a short description of what produced them."""
+def reference_outputs(reference: Artifact, data: EvalSet, weights: Path | None = None,
+                      cache: Path | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """Outputs by output name, and a short description of what produced them (from ``cache`` when there)."""
     if isinstance(reference, TorchModel):
-        return _torch_outputs(reference, data, weights), f"PyTorch FP32 ({reference.source})"
-    assert isinstance(reference, OnnxModel)
-    return run_batched_onnx(reference.path, data), f"ONNX Runtime FP32 ({reference.path.name})"
+        description = f"PyTorch FP32 ({reference.source})"
+    else:
+        assert isinstance(reference, OnnxModel)
+        description = f"ONNX Runtime FP32 ({reference.path.name})"
+    path = cache / f"{_cache_key(reference, data, weights)}.npz" if cache is not None else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as stored:
+                return {name: stored[name] for name in stored.files}, description
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+    if isinstance(reference, TorchModel):
+        outputs = _torch_outputs(reference, data, weights)
+    else:
+        outputs = run_batched_onnx(reference.path, data)
+    if path is not None:
+        _store(path, outputs)
+    return outputs, description
+
+
+def reference_cache(run_dir: Path) -> Path:
+    """The shared reference-output cache folder (the run's own folder when the user cache is not writable)."""
+    from compile.calibration.cache import user_cache_folder
+
+    return user_cache_folder("reference", run_dir / ".reference-cache")
+
+
+def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
+    import hashlib
+
+    from compile.hashing import hash_file, hash_json
+
+    digest = hashlib.sha256()
+    for name in sorted(data.feeds):
+        array = np.ascontiguousarray(data.feeds[name])
+        digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    versions = {}
+    if isinstance(reference, TorchModel):
+        import torch
+
+        versions["torch"] = torch.__version__
+    else:
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    return hash_json({"format": 1, "reference": reference.content_hash(), "kind": reference.kind, "inputs": digest.hexdigest(),
+                      "weights": hash_file(weights) if weights is not None and weights.is_file() else None, **versions})
+
+
+def _store(path: Path, outputs: dict[str, np.ndarray]) -> None:
+    """Write atomically; a cache that cannot be written is only slower."""
+    import os
+    import tempfile
+
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **outputs)
+        os.replace(temporary, path)
+        temporary = None
+    except OSError:
+        pass
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -> dict[str, np.ndarray]:
@@ -29,7 +99,7 @@ def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -
     loaded = load_torch_model(reference, weights)
     names = [spec.name for spec in loaded.info.inputs]
     chunks: list[list[np.ndarray]] = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for batch in data.batches(BATCH):
             out = loaded.module(*[torch.from_numpy(batch[n]) for n in names])
             outs = [out] if isinstance(out, torch.Tensor) else list(out)

@@ -1,0 +1,77 @@
+"""GPTQ on a whole Q/DQ model: only weight integers change, the output gets closer, the cache is reused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.mixed.mixed_models import make_planted_model
+
+
+def _inputs(count: int = 24, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (count, 8, 10, 10)).astype(np.float32)
+
+
+def _quantized(model: Path, out: Path, cache: Path) -> Path:
+    from compile.calibration.ranges import calibrate
+    from compile.calibration.source import CalibrationSource
+    from compile.onnx_io import inspect_source_onnx
+    from compile.passes.quantize_int8 import QuantizeInt8Pass
+
+    calib = calibrate(model, CalibrationSource(inspect_source_onnx(model), None, 32, 8), "minmax", 99.99, cache,
+                      log=lambda line: None)
+    QuantizeInt8Pass(convention="onnxruntime-cpu", weight_rounding="nearest")._quantize(model, out, calib.entry.ranges_path, "minmax")
+    return out
+
+
+def _run(model, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": x})[0].astype(np.float64)
+
+
+def test_rounding_changes_only_weight_integers_and_cuts_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    import compile.rounding.apply as apply_module
+    from compile.rounding.apply import WeightRounder
+
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    model = make_planted_model(tmp_path / "planted.onnx")
+    nearest_path = _quantized(model, tmp_path / "nearest.onnx", tmp_path / "fallback")
+    nearest = onnx.load(str(nearest_path))
+    rounded = onnx.load(str(nearest_path))
+    calibration = _inputs(32, seed=2)
+    cache = tmp_path / "rounding.npz"
+    rounder = WeightRounder(model, lambda: [{"input": calibration[i:i + 8]} for i in range(0, 32, 8)], 32, cache=cache)
+    changed = rounder.apply(rounded)
+    assert sorted(changed) == ["conv_a", "conv_b", "conv_c", "conv_d", "fc"]
+    assert rounder.stats.inputs == 32 and rounder.stats.layers == 5 and cache.is_file()
+
+    before = {init.name: numpy_helper.to_array(init) for init in nearest.graph.initializer}
+    after = {init.name: numpy_helper.to_array(init) for init in rounded.graph.initializer}
+    differing = sorted(name for name in before if not np.array_equal(before[name], after[name]))
+    assert differing and all(name.endswith("_quantized") and after[name].dtype == np.int8 for name in differing)
+    assert all(np.abs(after[name]).max() <= 127 for name in differing)
+    # Each weight moves by a few steps at most: still a rounding of the same weights, on the same scales.
+    assert max(np.abs(after[n].astype(int) - before[n].astype(int)).max() for n in differing) <= 6
+
+    held_out = _inputs(48, seed=3)
+    reference = _run(onnx.load(str(model)), held_out)
+    error = {label: float(np.square(_run(m, held_out) - reference).sum() / np.square(reference).sum())
+             for label, m in (("nearest", nearest), ("gptq", rounded))}
+    assert error["gptq"] < 0.5 * error["nearest"], error
+
+    # A second rounder with the same cache measures nothing and writes the same integers.
+    def no_measuring(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("layer inputs measured despite the cache")
+
+    monkeypatch.setattr(apply_module, "input_moments", no_measuring)
+    again = onnx.load(str(nearest_path))
+    second = WeightRounder(model, lambda: [], 32, cache=cache)
+    assert sorted(second.apply(again)) == sorted(changed) and second.stats.layers == 0
+    assert all(np.array_equal(numpy_helper.to_array(i), after[i.name]) for i in again.graph.initializer)
