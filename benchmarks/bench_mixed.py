@@ -31,9 +31,11 @@ CALIB_IMAGES = 100
 GATE = 0.995
 
 
-def bench_profile(into: Path, samples: int) -> Path:
+def bench_profile(into: Path, samples: int, sensitivity: str | None = None) -> Path:
     """The cpu profile, validating on ``samples`` images and benchmarking batch 1 only."""
     text = (REPO / "profiles" / "cpu.toml").read_text()
+    if sensitivity:
+        text = text.replace('name = "mixed-precision"', f'name = "mixed-precision"\nsensitivity = "{sensitivity}"', 1)
     text = text.replace('name = "cpu"', 'name = "cpu-mixed-bench"', 1)
     text = text.replace("[validation]\nsamples = 64", f"[validation]\nsamples = {samples}", 1)
     text = text.replace("batch_sizes = [1, 8]", "batch_sizes = [1]", 1)
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--gate", type=float, default=GATE, help="min_top1_agreement")
+    parser.add_argument("--sensitivity", choices=("single-layer", "qdq-debug"), default=None,
+                        help="mixed-precision's sensitivity measure (default: the pass's own)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from compile.bench.machine import machine_info
@@ -58,7 +62,7 @@ def main() -> None:
     os.environ["COMPILE_CACHE_DIR"] = str(scratch / "cache")  # calibration really runs once, and is timed
     calib, val = split_labeled_folder(args.data, scratch / "data", CALIB_IMAGES, ("calib", "val"))
     samples = sum(1 for _ in val.glob("*.jpg"))
-    profile = bench_profile(scratch, samples)
+    profile = bench_profile(scratch, samples, args.sensitivity)
     out = args.out or scratch / "run"
     info = machine_info()
     print(f"machine: {info['cpu']}, {info['usable_cpus']} usable CPUs (shared with other jobs: timings are noisy)")
