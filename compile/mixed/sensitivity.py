@@ -356,12 +356,13 @@ def dequantized_weights(qdq_model: Any) -> dict[str, np.ndarray]:
         dequantize = producer.get(node.input[1])
         if dequantize is None or dequantize.op_type != "DequantizeLinear":
             continue
-        parts = [initializers.get(name) for name in dequantize.input[:3]]
-        if any(part is None for part in parts[:2]):
+        integer_init, scale_init = initializers.get(dequantize.input[0]), initializers.get(dequantize.input[1])
+        zero_init = initializers.get(dequantize.input[2]) if len(dequantize.input) > 2 else None
+        if integer_init is None or scale_init is None:
             continue
-        integers = numpy_helper.to_array(parts[0]).astype(np.float64)
-        scale = numpy_helper.to_array(parts[1]).astype(np.float64)
-        zero = numpy_helper.to_array(parts[2]).astype(np.float64) if len(parts) > 2 and parts[2] is not None else np.zeros_like(scale)
+        integers = numpy_helper.to_array(integer_init).astype(np.float64)
+        scale = numpy_helper.to_array(scale_init).astype(np.float64)
+        zero = numpy_helper.to_array(zero_init).astype(np.float64) if zero_init is not None else np.zeros_like(scale)
         axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) % integers.ndim
         shape = [1] * integers.ndim
         if scale.size > 1:

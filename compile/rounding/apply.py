@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def _save(cache: Path, solved: dict[str, np.ndarray]) -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **solved)
+            np.savez(stream, **cast(dict[str, Any], solved))
         os.replace(temporary, cache)
         temporary = None
     except OSError:

@@ -10,6 +10,8 @@ round-to-nearest.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: Added to ``H``'s diagonal, as a share of its mean: keeps the inverse stable (the GPTQ default).
@@ -51,7 +53,7 @@ def gptq_round(rows: np.ndarray, hessian: np.ndarray, scale: np.ndarray, qmin: i
     return integers.numpy().astype(np.int64)
 
 
-def _inverse_cholesky_upper(moments):  # type: ignore[no-untyped-def] - torch tensors in and out
+def _inverse_cholesky_upper(moments: Any) -> Any:
     """Upper Cholesky factor of ``H^-1``, batched; more damping if ``H`` is numerically singular."""
     import torch
 

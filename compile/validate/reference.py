@@ -7,6 +7,7 @@ of ``--precision best``) run it once: PyTorch in eager mode is the slowest runne
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _store(path: Path, outputs: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **outputs)
+            np.savez(stream, **cast(dict[str, Any], outputs))
         os.replace(temporary, path)
         temporary = None
     except OSError:
