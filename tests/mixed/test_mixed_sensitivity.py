@@ -101,6 +101,11 @@ def test_single_layer_errors_rank_the_fragile_layer_first(tmp_path: Path, monkey
     assert measured.errors[FRAGILE] > 0.02 > 10 * max(v for k, v in measured.errors.items() if k != FRAGILE)
     assert measured.inputs == 16
 
+    # The variants run optimised; unoptimised ones (no fusion, no re-quantized weights) measure the same.
+    plain = single_layer_errors(model, [*LAYERS, "fc"], calib.ranges(), False, feeds(), optimize=False)
+    for name, error in plain.errors.items():
+        assert measured.errors[name] == pytest.approx(error, rel=0.1, abs=1e-6), name
+
 
 def test_fake_quant_weight_is_per_channel() -> None:
     from compile.mixed.sensitivity import activation_qparams, fake_quant_weight
