@@ -31,11 +31,18 @@ CALIB_IMAGES = 100
 GATE = 0.995
 
 
-def bench_profile(into: Path, samples: int, sensitivity: str | None = None) -> Path:
-    """The cpu profile, validating on ``samples`` images and benchmarking batch 1 only."""
+def bench_profile(into: Path, samples: int, sensitivity: str | None = None, per_tensor: bool = False,
+                  rounding: str | None = None) -> Path:
+    """The cpu profile, validating on ``samples`` images and benchmarking batch 1 only; ``per_tensor`` gives
+    INT8 weights one scale per tensor (what some accelerators require), ``rounding`` the weight rounding."""
     text = (REPO / "profiles" / "cpu.toml").read_text()
     if sensitivity:
         text = text.replace('name = "mixed-precision"', f'name = "mixed-precision"\nsensitivity = "{sensitivity}"', 1)
+    if per_tensor:
+        for entry in ("quantize-int8", "mixed-precision"):
+            text = text.replace(f'name = "{entry}"', f'name = "{entry}"\nper_channel = false', 1)
+    if rounding:
+        text = text.replace("[calibration]\n", f'[calibration]\nweight_rounding = "{rounding}"\n', 1)
     text = text.replace('name = "cpu"', 'name = "cpu-mixed-bench"', 1)
     text = text.replace("[validation]\nsamples = 64", f"[validation]\nsamples = {samples}", 1)
     text = text.replace("batch_sizes = [1, 8]", "batch_sizes = [1]", 1)
@@ -52,6 +59,8 @@ def main() -> None:
     parser.add_argument("--gate", type=float, default=GATE, help="min_top1_agreement")
     parser.add_argument("--sensitivity", choices=("single-layer", "qdq-debug"), default=None,
                         help="mixed-precision's sensitivity measure (default: the pass's own)")
+    parser.add_argument("--per-tensor", action="store_true", help="one INT8 scale per weight tensor (plain INT8 collapses)")
+    parser.add_argument("--rounding", choices=("nearest", "gptq"), default=None, help="INT8 weight rounding (default: the profile's)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from compile.bench.machine import machine_info
@@ -62,11 +71,13 @@ def main() -> None:
     os.environ["COMPILE_CACHE_DIR"] = str(scratch / "cache")  # calibration really runs once, and is timed
     calib, val = split_labeled_folder(args.data, scratch / "data", CALIB_IMAGES, ("calib", "val"))
     samples = sum(1 for _ in val.glob("*.jpg"))
-    profile = bench_profile(scratch, samples, args.sensitivity)
+    profile = bench_profile(scratch, samples, args.sensitivity, args.per_tensor, args.rounding)
     out = args.out or scratch / "run"
     info = machine_info()
     print(f"machine: {info['cpu']}, {info['usable_cpus']} usable CPUs (shared with other jobs: timings are noisy)")
-    print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {args.gate}")
+    weights = "per-tensor" if args.per_tensor else "per-channel"
+    print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {args.gate}; "
+          f"INT8 weights {weights}, rounding {args.rounding or 'profile default'}")
     settings = RunSettings(model=args.model, profile=str(profile), precision="best", out=out, data=val, calib=calib,
                            calib_size=CALIB_IMAGES, gates={"min_top1_agreement": args.gate}, progress=False)
     started = time.perf_counter()

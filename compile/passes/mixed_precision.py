@@ -166,7 +166,8 @@ class MixedPrecisionPass(Pass):
         cost = {"seconds": round(seconds, 3), "evaluations": len(result.evaluations),
                 "search_seconds": round(result.seconds, 3), "sensitivity_seconds": round(sensitivity_seconds, 3),
                 "timing_seconds": round(timing_seconds, 3), "calibration_seconds": round(calib.seconds, 3),
-                "calibration_cached": calib.cache_hit}
+                "calibration_cached": calib.cache_hit, "candidates_assembled": evaluator.assembled,
+                "assembly": evaluator.assembly}
         if rounder is not None:
             cost["rounding_seconds"] = round(rounder.stats.moments_seconds + rounder.stats.solve_seconds, 3)
         # One calibration run, as measured when the ranges were computed (this run, or the one that cached them).
@@ -333,8 +334,18 @@ class _Evaluator:
         #: ONNX Runtime re-quantizes float Conv/Gemm fed by a DequantizeLinear (see compile/mixed/keep_float.py).
         self.guard = guard
         self.channels = channel_counts(float_model) if guard else {}
+        from compile.mixed.assemble import CandidateAssembler
+
+        raw = scratch / "all-int8.raw.onnx"
+        self.owner._quantizer([], float_model)._quantize(source, raw, ranges, method)
+        #: Builds candidates from the float and all-INT8 models (None: the quantizer builds each one).
+        self.assembler: CandidateAssembler | None = CandidateAssembler(load_onnx(source), load_onnx(raw))
+        #: "unchecked" until the first assembled candidate is compared with the quantizer's own.
+        self.assembly = "unchecked"
+        self.assembled = 0
         #: The all-INT8 model (kept: the sensitivity analysis and the timing read it).
-        self.all_int8 = self.build([])
+        self.all_int8 = self.scratch / "candidate-0.onnx"
+        self.owner._quantizer([], float_model).finish(load_onnx(raw), self.all_int8, rounder)
 
     def float_set(self, layers: list[str]) -> list[str]:
         """The compute layers actually left in float for ``layers``: gaps between them filled."""
@@ -343,16 +354,51 @@ class _Evaluator:
         return fill_gaps(self.compute_order, layers, self.owner.options.fill_gaps)
 
     def build(self, layers: list[str]) -> Path:
+        """Exactly what quantize-int8 writes (rounding, float graph outputs), with ``layers`` left in float."""
         layers = self.float_set(layers)
         self.built += 1
         out = self.scratch / f"candidate-{self.built}.onnx"
-        # Exactly what quantize-int8 writes (rounding, float graph outputs), with ``layers`` left in float.
-        self.owner._quantizer(layers, self.float_model).quantize(self.source, out, self.ranges, self.method, self.rounder)
+        quantizer = self.owner._quantizer(layers, self.float_model)
+        assembled = self.assembler.assemble(set(quantizer.options.exclude_nodes)) if self.assembler is not None else None
+        if assembled is None:
+            quantizer.quantize(self.source, out, self.ranges, self.method, self.rounder)
+        else:
+            quantizer.finish(assembled, out, self.rounder)
+            self.assembled += 1
         if self.guard:
             from compile.mixed.keep_float import guard_float_layers
 
             guard_float_layers(out, layers, self.channels)
+        if assembled is not None and self.assembly == "unchecked":
+            self._check_assembly(out, quantizer, layers)
         return out
+
+    def _check_assembly(self, assembled: Path, quantizer: Any, layers: list[str]) -> None:
+        """Compare the first assembled candidate with the quantizer's build of it; on any difference, the
+        quantizer builds every later candidate (and this one is replaced by its build)."""
+        import numpy as np
+
+        from compile.backends.ort.runner import OrtRunner
+
+        built = self.scratch / "assembly-check.onnx"
+        quantizer.quantize(self.source, built, self.ranges, self.method, self.rounder)
+        if self.guard:
+            from compile.mixed.keep_float import guard_float_layers
+
+            guard_float_layers(built, layers, self.channels)
+        feed = {name: array[:8] for name, array in self.data.feeds.items()}
+        with OrtRunner(assembled, optimization=self.owner.options.optimization) as a, \
+                OrtRunner(built, optimization=self.owner.options.optimization) as b:
+            ours, theirs = a.infer(feed), b.infer(feed)
+        same = set(ours) == set(theirs) and all(
+            np.allclose(ours[k], theirs[k], rtol=1e-5, atol=1e-6 * max(float(np.abs(theirs[k]).max()), 1.0)) for k in theirs)
+        self.assembly = "matches the quantizer" if same else "differs from the quantizer: quantizer used"
+        if not same:
+            self.assembler = None
+            self.assembled = 0
+            built.replace(assembled)
+        else:
+            built.unlink(missing_ok=True)
 
     def evaluate(self, layers: list[str]) -> Any:
         from compile.backends.ort.runner import OrtRunner

@@ -164,10 +164,15 @@ class QuantizeInt8Pass(Pass):
         """The Q/DQ model of ``source`` as this pass writes it to ``out``: quantized, weights rounded,
         graph outputs left in float and (TensorRT) residual Adds made fusable. Returns the model and
         what the steps after ``quantize_static`` did."""
-        from compile.onnx_io import load_onnx, save_onnx
+        from compile.onnx_io import load_onnx
 
         self._quantize(source, out, ranges, method)
-        quantized = load_onnx(out)
+        return self.finish(load_onnx(out), out, rounder)
+
+    def finish(self, quantized: Any, out: Path, rounder: WeightRounder | None = None) -> tuple[Any, dict[str, Any]]:
+        """The steps after ``quantize_static``, on its output ``quantized``, saved to ``out``."""
+        from compile.onnx_io import save_onnx
+
         rounding: dict[str, Any] = {"method": "nearest"}
         if rounder is not None:
             rounded = rounder.apply(quantized)
