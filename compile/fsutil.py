@@ -44,6 +44,31 @@ def write_json_atomic(final: Path, value: Any) -> None:
     write_text_atomic(final, json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def cache_arrays(final: Path, arrays: dict[str, Any]) -> None:
+    """Write ``arrays`` as an ``.npz`` cache entry, atomically; a cache that cannot be written is only slower."""
+    import numpy as np
+
+    try:
+        with atomic_path(final) as tmp, tmp.open("wb") as stream:
+            np.savez(stream, **arrays)
+    except OSError:
+        pass
+
+
+def read_cached_arrays(path: Path) -> dict[str, Any] | None:
+    """The arrays of an ``.npz`` cache entry; ``None`` when it is missing or unreadable (a damaged entry is removed)."""
+    import numpy as np
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
+
+
 def ensure_writable_dir(folder: Path) -> None:
     """Create ``folder`` and check we can write into it, with one clear error if not."""
     try:

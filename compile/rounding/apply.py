@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
+from compile.fsutil import cache_arrays, read_cached_arrays
 from compile.rounding.moments import LayerGeometry, input_moments, layer_geometries
 
 
@@ -54,7 +55,7 @@ class WeightRounder:
         self.weights = {name: numpy_helper.to_array(weights[g.weight]) for name, g in self.geometries.items()}
         self.moments: dict[str, np.ndarray] | None = None
         self.stats = RoundingStats()
-        self._solved: dict[str, np.ndarray] = _load(cache)
+        self._solved: dict[str, np.ndarray] = (read_cached_arrays(cache) or {}) if cache is not None else {}
         self._unsaved = False
 
     def _moments(self) -> dict[str, np.ndarray]:
@@ -101,39 +102,9 @@ class WeightRounder:
             quantized.CopyFrom(numpy_helper.from_array(self._solved[key], quantized.name))
             changed.append(node.name)
         if self._unsaved and self.cache is not None:
-            _save(self.cache, self._solved)
+            cache_arrays(self.cache, self._solved)
             self._unsaved = False
         return changed
-
-
-def _load(cache: Path | None) -> dict[str, np.ndarray]:
-    if cache is None or not cache.is_file():
-        return {}
-    try:
-        with np.load(cache) as stored:
-            return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError):
-        return {}
-
-
-def _save(cache: Path, solved: dict[str, np.ndarray]) -> None:
-    """Atomic write; a cache that cannot be written only costs the next run the measurement."""
-    import os
-    import tempfile
-
-    temporary = None
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **cast(dict[str, Any], solved))
-        os.replace(temporary, cache)
-        temporary = None
-    except OSError:
-        pass
-    finally:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
 
 
 def _weight_tensors(dequantize: Any, initializers: dict[str, Any], geometry: LayerGeometry) -> tuple[Any, np.ndarray] | None:

@@ -7,13 +7,13 @@ of ``--precision best``) run it once: PyTorch in eager mode is the slowest runne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 
 from compile.artifacts import Artifact, OnnxModel, TorchModel
 from compile.backends.base import Runner
 from compile.data.eval_set import EvalSet
+from compile.fsutil import cache_arrays, read_cached_arrays
 
 BATCH = 16
 
@@ -27,18 +27,14 @@ def reference_outputs(reference: Artifact, data: EvalSet, weights: Path | None =
         assert isinstance(reference, OnnxModel)
         description = f"ONNX Runtime FP32 ({reference.path.name})"
     path = cache / f"{_cache_key(reference, data, weights)}.npz" if cache is not None else None
-    if path is not None and path.is_file():
-        try:
-            with np.load(path) as stored:
-                return {name: stored[name] for name in stored.files}, description
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
+    if path is not None and (stored := read_cached_arrays(path)) is not None:
+        return stored, description
     if isinstance(reference, TorchModel):
         outputs = _torch_outputs(reference, data, weights)
     else:
         outputs = run_batched_onnx(reference.path, data)
     if path is not None:
-        _store(path, outputs)
+        cache_arrays(path, outputs)
     return outputs, description
 
 
@@ -70,26 +66,6 @@ def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
         versions["onnxruntime"] = onnxruntime.__version__
     return hash_json({"format": 1, "reference": reference.content_hash(), "kind": reference.kind, "inputs": digest.hexdigest(),
                       "weights": hash_file(weights) if weights is not None and weights.is_file() else None, **versions})
-
-
-def _store(path: Path, outputs: dict[str, np.ndarray]) -> None:
-    """Write atomically; a cache that cannot be written is only slower."""
-    import os
-    import tempfile
-
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **cast(dict[str, Any], outputs))
-        os.replace(temporary, path)
-        temporary = None
-    except OSError:
-        pass
-    finally:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
 
 
 def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -> dict[str, np.ndarray]:
