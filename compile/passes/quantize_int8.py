@@ -110,11 +110,19 @@ class QuantizeInt8Pass(Pass):
         out = ctx.output_path(OUTPUT_FILE)
         rounder = self.weight_rounder(source.path, ctx)
         started = time.perf_counter()
-        quantized, finish = self.quantize(source.path, out, calib.entry.ranges_path, calib.method, rounder)
+        quantizer, float_nodes = self._with_exclusions(original)
+        quantized, finish = quantizer.quantize(source.path, out, calib.entry.ranges_path, calib.method, rounder)
         quantize_seconds = time.perf_counter() - started
         ctx.log(f"  weight rounding: {describe_rounding(finish['weight_rounding'])}")
         set_model_info(quantized, info)
         save_onnx(quantized, out)
+        if float_nodes:
+            finish["exclude_nodes"] = float_nodes
+            if ctx.profile.backend == "onnxruntime":
+                from compile.mixed.keep_float import channel_counts, guard_float_layers
+
+                finish["float_inputs_guarded"] = guard_float_layers(out, float_nodes, channel_counts(original))
+                quantized = load_onnx(out)
         structure = qdq_structure(quantized)
         record = {
             "precision": "int8",
@@ -140,6 +148,18 @@ class QuantizeInt8Pass(Pass):
             warnings.append(f"calibrated on {calib.stats.used} inputs, fewer than the {self.options.size} asked for")
         return PassResult(OnnxModel(path=out, precision="int8", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
+
+    def _with_exclusions(self, float_model: Any) -> tuple[QuantizeInt8Pass, list[str]]:
+        """This pass, with ``exclude_nodes`` extended by the activations the quantizer would fold into them
+        (a Conv left in float keeps its ReLU6 in float; alone, the ReLU6 would be quantized with the wider
+        range of its raw input); and the nodes left in float."""
+        if not self.options.exclude_nodes:
+            return self, []
+        from compile.mixed.sensitivity import folded_activations
+
+        folded = folded_activations(float_model)
+        nodes = sorted({*self.options.exclude_nodes, *(a for n in self.options.exclude_nodes for a in folded.get(n, []))})
+        return QuantizeInt8Pass(**{**self.options.model_dump(), "exclude_nodes": nodes}), nodes
 
     def weight_rounder(self, source: Path, ctx: PassContext) -> WeightRounder | None:
         """GPTQ for ``source`` on the first ``rounding_samples`` calibration inputs (``None``: nearest rounding).

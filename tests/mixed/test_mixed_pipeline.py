@@ -130,3 +130,27 @@ def test_gptq_rounding_repairs_most_of_the_planted_damage(planted: Path, nearest
         assert rounding["method"] == label
     assert rounding["layers"] == 5 and rounding["layer_output_error_reduction"] > 1.0
     assert cosine["nearest"] < 0.95 and cosine["gptq"] > 0.985, cosine  # measured 0.923 and 0.991
+
+
+def test_quantize_int8_exclude_nodes_really_stay_float(planted: Path, nearest: str, tmp_path: Path) -> None:
+    """A user's own exclude_nodes: the layer takes its folded ReLU along and reads its input through a per-axis
+    DequantizeLinear, so ONNX Runtime does not re-quantize its float weights per tensor."""
+    from compile.onnx_io import load_onnx
+    from compile.pipeline import Pipeline
+
+    text = Path(nearest).read_text().replace('name = "quantize-int8"', 'name = "quantize-int8"\nexclude_nodes = ["conv_b"]', 1)
+    profile = tmp_path / "cpu-exclude.toml"
+    profile.write_text(text)
+    cosine = {}
+    for label, chosen in (("all", nearest), ("exclude", str(profile))):
+        settings = RunSettings(model=str(planted), profile=chosen, precision="int8", out=tmp_path / label,
+                               gates={"min_cosine_similarity": 0.0, "min_top1_agreement": 0.0}, progress=False)
+        result = Pipeline(settings, log=lambda line: None).run()
+        cosine[label] = result.report["metrics"]["cosine_similarity"]
+    record = json.loads(next((tmp_path / "exclude" / ".stages").glob("*-quantize-int8.json")).read_text())["record"]
+    assert record["exclude_nodes"] == ["conv_b", "conv_b_relu"] and record["float_inputs_guarded"] == ["conv_b"]
+    model = load_onnx(tmp_path / "exclude" / "model.int8.onnx")
+    conv_b = next(n for n in model.graph.node if n.name == FRAGILE)
+    assert conv_b.input[1] == f"{FRAGILE}.weight" and conv_b.input[0].endswith("_float_input")
+    # The fragile layer in float: the same cosine the mixed search reaches with it (0.991), not the all-INT8 0.92.
+    assert cosine["all"] < 0.95 and cosine["exclude"] > 0.985, cosine
