@@ -1,19 +1,21 @@
 """mixed-precision: INT8 everywhere except the fewest layers that must stay in float to pass the gates.
 
-Runs for ``--precision mixed``. The ranges are those of ``quantize-int8`` (same calibration cache
-entry: model, data and method), so each candidate is a cheap re-quantization with some nodes
-excluded, never a recalibration. The steps:
+Runs for ``--precision mixed``. The ranges and GPTQ integers are those of ``quantize-int8`` (same
+caches), so no candidate recalibrates. The steps:
 
-1. quantize everything and measure it on the validation data against the float ONNX model; if the
-   accuracy gates pass, that is the answer (no layer in float);
-2. rank the quantized Conv/Gemm/MatMul layers by the output error each causes alone (the float
-   graph with only that layer fake-quantized: one cheap variant per layer on a few inputs, no run
-   of the quantizer; :mod:`compile.mixed.sensitivity`, which also offers a one-pass ranking from
-   ONNX Runtime's Q/DQ debugging helpers) divided by the time INT8 saves on it
-   (:mod:`compile.mixed.timing`, ONNX Runtime's profiler), so that INT8 is kept where it buys the
+1. quantize everything, exactly as ``quantize-int8`` writes it, and measure it on the validation data
+   against the run's own FP32 reference (the one ``validate`` uses) at the profile's ONNX Runtime
+   optimisation level; if the accuracy gates pass, that is the answer (no layer in float);
+2. rank the quantized Conv/Gemm/MatMul layers by what each does alone (the float graph with only
+   that layer quantized: one optimised variant per layer on a few inputs, no run of the quantizer;
+   :mod:`compile.mixed.sensitivity`): under a top-1 agreement gate, how far it moves the top-1
+   margins of the inputs nearest a flip, else the output error; divided by the time INT8 saves on
+   it (:mod:`compile.mixed.timing`, ONNX Runtime's profiler), so that INT8 is kept where it buys the
    most time;
 3. keep the first 1, 2, 4, ... ranked layers in float until the gates pass, then bisect to the
-   fewest that do (:mod:`compile.mixed.search`).
+   fewest that do (:mod:`compile.mixed.search`). Candidates are assembled from the float and the
+   all-INT8 models (:mod:`compile.mixed.assemble`, checked once against the quantizer) and measured
+   on the inputs nearest a flip first, so a failing one stops after a batch.
 
 Layers kept "in float" stay FP32 (the right choice on the ``cpu`` profile, where FP16 is slower).
 """
