@@ -146,7 +146,7 @@ class MixedPrecisionPass(Pass):
                                guard=ctx.profile.backend == "onnxruntime", rounder=rounder)
 
         if rounder is not None:
-            ctx.log(f"  weight rounding: {describe_rounding({**rounder.stats.to_dict(), 'layers': len(rounder.geometries), 'cached': rounder.stats.layers == 0})}")
+            ctx.log(f"  weight rounding: {describe_rounding(rounder.record())}")
         ranking_record: list[dict[str, Any]] = []
         sensitivity_seconds = timing_seconds = 0.0
         first = evaluator.evaluate([])
@@ -192,7 +192,7 @@ class MixedPrecisionPass(Pass):
             "validation_data": data.description,
             "reference": reference_description,
             "calibration": calib.to_record(),
-            "weight_rounding": rounder.stats.to_dict() if rounder is not None else {"method": "nearest"},
+            "weight_rounding": rounder.record() if rounder is not None else {"method": "nearest"},
             **qdq_structure(final),
         }
         report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "sensitivity", "ranked_layers",

@@ -195,8 +195,7 @@ class QuantizeInt8Pass(Pass):
 
         rounding: dict[str, Any] = {"method": "nearest"}
         if rounder is not None:
-            rounded = rounder.apply(quantized)
-            rounding = {**rounder.stats.to_dict(), "layers": len(rounded), "cached": rounder.stats.layers == 0}
+            rounding = rounder.record(len(rounder.apply(quantized)))
         finish = {"weight_rounding": rounding,
                   "float_outputs": remove_output_qdq(quantized) if self.options.float_outputs else [],
                   "residual_adds_fusable": fuse_residual_adds(quantized) if self.options.convention == "tensorrt" else []}

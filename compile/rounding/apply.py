@@ -58,6 +58,11 @@ class WeightRounder:
         self._solved: dict[str, np.ndarray] = (read_cached_arrays(cache) or {}) if cache is not None else {}
         self._unsaved = False
 
+    def record(self, applied: int | None = None) -> dict[str, Any]:
+        """What the rounding did, for a report: ``applied`` layers rewritten (default: every layer it can round)."""
+        return {**self.stats.to_dict(), "layers": len(self.geometries) if applied is None else applied,
+                "cached": self.stats.layers == 0}
+
     def _moments(self) -> dict[str, np.ndarray]:
         if self.moments is None:
             started = time.perf_counter()
