@@ -96,7 +96,14 @@ class WeightRounder:
                 started = time.perf_counter()
                 rows = geometry.to_rows(self.weights[node.name].astype(np.float64))
                 steps = scale.astype(np.float64).reshape(rows.shape[0], rows.shape[1])
-                integers = gptq_round(rows, moments, steps)
+                if not np.all(np.isfinite(moments)) or not np.all(steps > 0):
+                    self.stats.skipped.append(node.name)
+                    continue
+                try:
+                    integers = gptq_round(rows, moments, steps)
+                except ValueError:  # moments not positive definite even with damping: keep nearest rounding
+                    self.stats.skipped.append(node.name)
+                    continue
                 nearest = np.clip(np.round(rows / steps[..., None]), -127, 127)
                 self.stats.nearest_error += output_error(rows, nearest * steps[..., None], moments)
                 self.stats.gptq_error += output_error(rows, integers * steps[..., None], moments)

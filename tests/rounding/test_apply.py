@@ -75,3 +75,34 @@ def test_rounding_changes_only_weight_integers_and_cuts_the_error(tmp_path: Path
     second = WeightRounder(model, lambda: [], 32, cache=cache)
     assert sorted(second.apply(again)) == sorted(changed) and second.stats.layers == 0
     assert all(np.array_equal(numpy_helper.to_array(i), after[i.name]) for i in again.graph.initializer)
+
+
+def test_a_layer_gptq_cannot_solve_keeps_nearest_rounding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    import compile.rounding.gptq as gptq_module
+    from compile.rounding.apply import WeightRounder
+
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    model = make_planted_model(tmp_path / "planted.onnx")
+    nearest_path = _quantized(model, tmp_path / "nearest.onnx", tmp_path / "fallback")
+    rounded = onnx.load(str(nearest_path))
+    calibration = _inputs(16, seed=2)
+    real = gptq_module.gptq_round
+
+    def failing_for_conv_c(rows, hessian, scale, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if rows.shape[-1] == 72 and failing_for_conv_c.calls == 2:  # the third Conv solved: conv_c
+            failing_for_conv_c.calls += 1
+            raise ValueError("not positive definite")
+        failing_for_conv_c.calls += 1
+        return real(rows, hessian, scale, *args, **kwargs)
+
+    failing_for_conv_c.calls = 0  # type: ignore[attr-defined]
+    monkeypatch.setattr(gptq_module, "gptq_round", failing_for_conv_c)
+    rounder = WeightRounder(model, lambda: [{"input": calibration}], 16)
+    changed = rounder.apply(rounded)
+    assert rounder.stats.skipped == ["conv_c"] and "conv_c" not in changed and len(changed) == 4
+    before = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(nearest_path)).graph.initializer}
+    after = {i.name: numpy_helper.to_array(i) for i in rounded.graph.initializer}
+    assert np.array_equal(before["conv_c.weight_quantized"], after["conv_c.weight_quantized"])
