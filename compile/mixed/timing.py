@@ -38,17 +38,37 @@ class LayerTiming:
                 "seconds": round(self.seconds, 3)}
 
 
-def credit_to_nodes(profiled: dict[str, float], nodes: Iterable[str]) -> dict[str, float]:
-    """Profiled node times credited to original node names (exact name, else longest name prefix)."""
+def credit_to_nodes(profiled: dict[str, float], nodes: Iterable[str], aliases: dict[str, str] | None = None) -> dict[str, float]:
+    """Profiled node times credited to original node names (exact name, an alias, else longest name prefix)."""
     names = sorted(set(nodes), key=len, reverse=True)
+    aliases = aliases or {}
     credited: dict[str, float] = {}
     for profiled_name, ms in profiled.items():
-        owner = profiled_name if profiled_name in credited or profiled_name in names else None
+        owner = profiled_name if profiled_name in credited or profiled_name in names else aliases.get(profiled_name)
         if owner is None:
             owner = next((name for name in names if profiled_name.startswith(name)), None)
         if owner is not None:
             credited[owner] = credited.get(owner, 0.0) + ms
     return credited
+
+
+def layout_aliases(float_model: Any, nodes: Iterable[str]) -> dict[str, str]:
+    """ONNX Runtime's NCHWc layout transform (level ``all``) names each float Conv after the tensor it
+    writes, plus ``_nchwc``, and that tensor is the one after any activation fused into it: those names,
+    mapped to the original node."""
+    from compile.mixed.sensitivity import folded_activations
+
+    wanted = set(nodes)
+    folded = folded_activations(float_model)
+    written = {name: list(node.output) for node in float_model.graph.node for name in [node.name]}
+    aliases: dict[str, str] = {}
+    for node in float_model.graph.node:
+        if node.name not in wanted:
+            continue
+        outputs = list(node.output) + [o for activation in folded.get(node.name, []) for o in written.get(activation, [])]
+        for output in outputs:
+            aliases[f"{output}_nchwc"] = str(node.name)
+    return aliases
 
 
 def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[str], feed: dict[str, np.ndarray],
@@ -60,7 +80,10 @@ def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[st
     from compile.backends.ort.runner import open_session
 
     started = time.perf_counter()
+    from compile.onnx_io import load_onnx
+
     node_names = list(nodes)
+    aliases = layout_aliases(load_onnx(float_model, load_external_data=False), node_names)
     measured = []
     with tempfile.TemporaryDirectory(prefix="compile-timing-") as scratch:
         for label, path in (("float", float_model), ("int8", int8_model)):
@@ -68,6 +91,6 @@ def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[st
             del_session = open_session(path, threads=threads, optimization=optimization, optimized_path=optimized)
             del del_session
             profiled = profile_nodes(optimized, feed, iterations=iterations, warmup=2, optimization="disable", threads=threads)
-            measured.append((credit_to_nodes(profiled, node_names), sum(profiled.values())))
+            measured.append((credit_to_nodes(profiled, node_names, aliases), sum(profiled.values())))
     (float_ms, float_total), (int8_ms, int8_total) = measured
     return LayerTiming(float_ms, int8_ms, float_total, int8_total, time.perf_counter() - started)

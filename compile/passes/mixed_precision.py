@@ -270,7 +270,8 @@ class MixedPrecisionPass(Pass):
         timing_seconds = 0.0
         if o.ranking == "error-per-ms":
             feed = sample.batches(1)[0]
-            timing = measure_layer_timing(float_path, int8_path, [name for name, _ in scores], feed, o.profile_iterations)
+            timing = measure_layer_timing(float_path, int8_path, [name for name, _ in scores], feed, o.profile_iterations,
+                                          optimization=o.optimization)
             timing_seconds = timing.seconds
             savings = {name: timing.saving_ms(name) for name, _ in scores}
             ctx.log(f"  timing: float {timing.float_total_ms:.2f} ms, int8 {timing.int8_total_ms:.2f} ms per inference "
