@@ -25,6 +25,8 @@ QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 class CandidateAssembler:
+    """Candidates from ``float_model`` and ``int8_model`` (``quantize_static``'s output with nothing excluded)."""
+
     def __init__(self, float_model: Any, int8_model: Any) -> None:
         self.float_model, self.int8_model = float_model, int8_model
         int8 = int8_model.graph
