@@ -11,17 +11,15 @@ no FP16 convolutions; on ``cpu`` this is an accuracy check, FP16 is for the GPU 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
-from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+from compile.passes.base import PassContext, PassResult
+from compile.passes.kinds import CalibratedPass, CalibrationOptions
 from compile.profiles import Profile
 from compile.settings import RunSettings
-
-if TYPE_CHECKING:
-    from compile.calibration.source import CalibrationSource
 
 OUTPUT_FILE = "model.fp16.onnx"
 FP16_MAX = 65504.0
@@ -32,18 +30,16 @@ OVERFLOW_PRONE_OPS = ("Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Softmax", "Log
                       "Range", "Einsum")
 
 
-class CastFp16Options(PassOptions):
+class CastFp16Options(CalibrationOptions):
     #: Tensors whose observed |value| exceeds this stay FP32 with their producers and consumers.
     safe_abs_max: float = Field(default=FP16_MAX / 4, gt=0, le=FP16_MAX)
     #: Extra op types kept in FP32.
     keep_fp32_ops: list[str] = Field(default_factory=list)
     #: Node names kept in FP32.
     keep_fp32_nodes: list[str] = Field(default_factory=list)
-    size: int = Field(default=64, ge=1)
-    batch_size: int = Field(default=8, ge=1)
 
 
-class CastFp16Pass(Pass):
+class CastFp16Pass(CalibratedPass):
     name = "cast-fp16"
     description = "Cast the graph to FP16, keeping I/O, overflow-prone ops and out-of-range nodes in FP32."
     consumes = (ONNX,)
@@ -60,14 +56,6 @@ class CastFp16Pass(Pass):
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "fp16" else f"precision is {settings.precision}, not fp16"
-
-    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        return {"calibration": self.calibration(ctx).identity()}
-
-    def calibration(self, ctx: PassContext) -> CalibrationSource:
-        from compile.calibration.source import calibration_source
-
-        return calibration_source(ctx, self.options.size, self.options.batch_size)
 
     def block_list(self) -> list[str]:
         from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST

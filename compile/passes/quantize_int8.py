@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
-from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+from compile.passes.base import PassContext, PassResult
+from compile.passes.kinds import CalibratedPass, CalibrationOptions
 from compile.profiles import Profile
 from compile.settings import RunSettings
 
 if TYPE_CHECKING:
-    from compile.calibration.source import CalibrationSource
     from compile.rounding.apply import WeightRounder
 
 OUTPUT_FILE = "model.int8.onnx"
@@ -38,13 +38,10 @@ TENSORRT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "Av
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
-class QuantizeInt8Options(PassOptions):
+class QuantizeInt8Options(CalibrationOptions):
     convention: Literal["tensorrt", "onnxruntime-cpu"] = "tensorrt"
     method: Literal["minmax", "entropy", "percentile"] = "minmax"
     percentile: float = Field(default=99.999, gt=50.0, le=100.0)
-    #: Calibration samples and the batch they are run in.
-    size: int = Field(default=64, ge=1)
-    batch_size: int = Field(default=8, ge=1)
     per_channel: bool = True
     #: Op types to quantize; ``None`` takes the convention's choice.
     op_types: list[str] | None = None
@@ -59,7 +56,7 @@ class QuantizeInt8Options(PassOptions):
     rounding_samples: int = Field(default=32, ge=1)
 
 
-class QuantizeInt8Pass(Pass):
+class QuantizeInt8Pass(CalibratedPass):
     name = "quantize-int8"
     description = "INT8 post-training quantization with explicit Q/DQ (ONNX Runtime quantize_static, per-channel weights)."
     consumes = (ONNX,)
@@ -80,14 +77,6 @@ class QuantizeInt8Pass(Pass):
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "int8" else f"precision is {settings.precision}, not int8"
-
-    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        return {"calibration": self.calibration(ctx).identity()}
-
-    def calibration(self, ctx: PassContext) -> CalibrationSource:
-        from compile.calibration.source import calibration_source
-
-        return calibration_source(ctx, self.options.size, self.options.batch_size)
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.calibration.ranges import calibrate

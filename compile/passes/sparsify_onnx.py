@@ -7,33 +7,19 @@ are only recorded, so the verifier and the TensorRT builder know which layers ar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from compile.artifacts import ONNX, TORCH, Artifact, OnnxModel, TorchModel
-from compile.passes.base import Pass, PassContext, PassResult
-from compile.sparsity.options import DENSE_SKIP, ORT_NOTE, RulesOptions, rules_from_profile
-
-if TYPE_CHECKING:
-    from compile.profiles import Profile
-    from compile.settings import RunSettings
+from compile.passes.base import PassContext, PassResult
+from compile.passes.kinds import SparsityRulesPass
+from compile.sparsity.options import ORT_NOTE
 
 OUTPUT_FILE = "model.sparse.onnx"
 
 
-class SparsifyOnnxPass(Pass):
+class SparsifyOnnxPass(SparsityRulesPass):
     name = "sparsify-onnx"
     description = "Prune eligible Conv/Gemm/MatMul weights of the ONNX graph to 2:4 (no-op on weights already 2:4)."
-    consumes = (ONNX,)
-    produces = ONNX
-    Options = RulesOptions
-    options: RulesOptions
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        return {**rules_from_profile(profile), **entry_options}
-
-    def applies(self, settings: RunSettings) -> str | None:
-        return None if settings.sparsity == "2:4" else DENSE_SKIP
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         return {"record_only": _pruned_in_torch(ctx)}

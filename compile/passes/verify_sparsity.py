@@ -10,33 +10,17 @@ sparse weights.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
-from compile.passes.base import Pass, PassContext, PassResult
-from compile.sparsity.options import DENSE_SKIP, RulesOptions, rules_from_profile
-
-if TYPE_CHECKING:
-    from compile.profiles import Profile
-    from compile.settings import RunSettings
+from compile.passes.base import PassContext, PassResult
+from compile.passes.kinds import SparsityRulesPass
 
 MAX_LISTED = 5
 
 
-class VerifySparsityPass(Pass):
+class VerifySparsityPass(SparsityRulesPass):
     name = "verify-sparsity"
     description = "Check that every layer recorded as 2:4 still is (through Q/DQ and casts); per-layer MAC shares."
-    consumes = (ONNX,)
-    produces = ONNX
-    Options = RulesOptions
-    options: RulesOptions
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        return {**rules_from_profile(profile), **entry_options}
-
-    def applies(self, settings: RunSettings) -> str | None:
-        return None if settings.sparsity == "2:4" else DENSE_SKIP
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.onnx_io import load_onnx
