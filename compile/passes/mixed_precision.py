@@ -161,7 +161,7 @@ class MixedPrecisionPass(Pass):
         out = ctx.output_path(OUTPUT_FILE)
         shutil.copyfile(evaluator.build(result.float_layers), out)
         final = load_onnx(out)
-        set_model_info(final, model_info_from_onnx(load_onnx(source.path, load_external_data=False), source.path.stem))
+        set_model_info(final, model_info_from_onnx(evaluator.float_model, source.path.stem))
         save_onnx(final, out)
         seconds = time.perf_counter() - started
         chosen = result.chosen
@@ -328,7 +328,7 @@ class _Evaluator:
         from compile.mixed.keep_float import channel_counts
         from compile.onnx_io import load_onnx
 
-        float_model = load_onnx(source, load_external_data=False)
+        float_model = load_onnx(source)  # with its weights: the assembler takes float layers from it
         self.float_model = float_model
         from compile.mixed.sensitivity import COMPUTE_OPS
 
@@ -342,7 +342,7 @@ class _Evaluator:
         raw = scratch / "all-int8.raw.onnx"
         self.owner._quantizer([], float_model)._quantize(source, raw, ranges, method)
         #: Builds candidates from the float and all-INT8 models (None: the quantizer builds each one).
-        self.assembler: CandidateAssembler | None = CandidateAssembler(load_onnx(source), load_onnx(raw))
+        self.assembler: CandidateAssembler | None = CandidateAssembler(float_model, load_onnx(raw))
         #: "unchecked" until the first assembled candidate is compared with the quantizer's own.
         self.assembly = "unchecked"
         self.assembled = 0
