@@ -8,20 +8,47 @@ from pathlib import Path
 from typing import Any
 
 _CHUNK = 1 << 20
+#: The key of an ONNX tensor's external-data entry. A file without these bytes names no external data,
+#: which spares parsing it; one with them (or a doc string saying it) is parsed without its weights.
+_EXTERNAL_MARK = b"location"
 
 
 def hash_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _update(digest: Any, path: Path, mark: bytes | None = None) -> bool:
+    """Feed a file to ``digest``; return whether ``mark`` occurs in it (chunk boundaries included)."""
+    found, tail = False, b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            if mark is not None and not found:
+                found = mark in tail + chunk
+                tail = chunk[-(len(mark) - 1):]
+    return found
+
+
 def hash_file(path: Path) -> str:
-    """SHA-256 of a file, plus its ONNX external-data files if it has a ``.data`` sibling."""
+    """SHA-256 of a file; for an ``.onnx`` file, also of every external data file its tensors name
+    (``location``, whatever the file is called, in subgraphs and functions too), read in chunks.
+
+    Raises OnnxModelError when an ONNX file names an external data file that is missing."""
     digest = hashlib.sha256()
-    for part in (path, path.with_name(path.name + ".data")):
-        if part.exists():
-            with part.open("rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
+    is_onnx = path.suffix.lower() == ".onnx"
+    if not _update(digest, path, _EXTERNAL_MARK if is_onnx else None):
+        return digest.hexdigest()
+    import onnx
+
+    from compile.onnx_io import external_data_files
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - a corrupt file: loading it for use gives the clear error
+        return digest.hexdigest()
+    for location, part in external_data_files(model, path):
+        digest.update(b"\0external:" + location.encode() + b"\0")
+        _update(digest, part)
     return digest.hexdigest()
 
 

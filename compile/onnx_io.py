@@ -42,18 +42,41 @@ def load_onnx(path: Path, load_external_data: bool = True) -> onnx.ModelProto:
 
 def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
     """External data must be a file inside the model's own folder (no path traversal)."""
+    external_data_files(model, path)
+
+
+def external_data_locations(model: onnx.ModelProto) -> dict[str, str]:
+    """``location`` -> the name of one tensor stored there, for every tensor whose data lives in an external
+    file: initializers and node attributes, in subgraphs and local functions too, and sparse initializers."""
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
+    tensors = list(_get_all_tensors(model))
+    for sparse in model.graph.sparse_initializer:
+        tensors += [sparse.values, sparse.indices]
+    found: dict[str, str] = {}
+    for tensor in tensors:
+        if uses_external_data(tensor):
+            location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+            found.setdefault(location, tensor.name)
+    return found
+
+
+def external_data_files(model: onnx.ModelProto, path: Path) -> list[tuple[str, Path]]:
+    """Every external data file the tensors of ``model`` (loaded from ``path``, weights not needed) name,
+    whatever its name, as (location, file) sorted by location. Raises OnnxModelError for a missing file or
+    one outside the model's folder."""
     base = path.parent.resolve()
-    for tensor in _get_all_tensors(model):
-        if not uses_external_data(tensor):
-            continue
-        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+    files = []
+    for location, tensor in sorted(external_data_locations(model).items()):
+        if not location:
+            raise OnnxModelError(f"{path}: tensor '{tensor}' is marked external but names no location")
         target = (base / location).resolve()
         if Path(location).is_absolute() or not target.is_relative_to(base):
-            raise OnnxModelError(f"{path}: tensor '{tensor.name}' points its external data outside the model's folder ({location})")
+            raise OnnxModelError(f"{path}: tensor '{tensor}' points its external data outside the model's folder ({location})")
         if not target.is_file():
-            raise OnnxModelError(f"{path}: tensor '{tensor.name}' needs external data file '{location}', which is missing")
+            raise OnnxModelError(f"{path}: tensor '{tensor}' needs external data file '{location}', which is missing")
+        files.append((location, target))
+    return files
 
 
 def check_onnx(model: onnx.ModelProto, where: str) -> None:
