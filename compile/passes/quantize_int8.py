@@ -58,11 +58,14 @@ class QuantizeInt8Options(CalibrationOptions):
 
 class QuantizeInt8Pass(CalibratedPass):
     name = "quantize-int8"
+    #: 2: GPTQ keeps pruned zeros.
+    version = "2"
     description = "INT8 post-training quantization with explicit Q/DQ (ONNX Runtime quantize_static, per-channel weights)."
     consumes = (ONNX,)
     produces = ONNX
     Options = QuantizeInt8Options
     options: QuantizeInt8Options
+    metrics = ("calibration_images", "calibration_skipped", "calibration_seconds")
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -163,7 +166,7 @@ class QuantizeInt8Pass(CalibratedPass):
         from compile.rounding.apply import WeightRounder
 
         calibration = self.calibration(ctx)
-        key = hash_json({"format": 1, "model": hash_file(source), "data": calibration.identity(),
+        key = hash_json({"format": 2, "model": hash_file(source), "data": calibration.identity(),
                          "samples": self.options.rounding_samples})
         cache = user_cache_folder("rounding", ctx.run_dir / ".rounding-cache") / f"{key}.npz"
         return WeightRounder(source, lambda: calibration.batches(CalibrationStats()), self.options.rounding_samples, cache=cache)

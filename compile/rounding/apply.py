@@ -1,4 +1,9 @@
-"""Rewrite the INT8 weights of a Q/DQ model with GPTQ integers, keeping the quantizer's scales."""
+"""Rewrite the INT8 weights of a Q/DQ model with GPTQ integers, keeping the quantizer's scales.
+
+A weight that is exactly zero in the float model (2:4 pruning, or any other pruning done before
+quantization) stays the integer 0: GPTQ would otherwise fill it with the error of its neighbours and
+break the sparsity pattern that ``verify-sparsity`` checks and sparse kernels need.
+"""
 
 from __future__ import annotations
 
@@ -55,13 +60,15 @@ class WeightRounder:
         self.weights = {name: numpy_helper.to_array(weights[g.weight]) for name, g in self.geometries.items()}
         self.moments: dict[str, np.ndarray] | None = None
         self.stats = RoundingStats()
+        #: Layers rewritten whose zero weights (pruned) were held at zero.
+        self.zeros_kept: set[str] = set()
         self._solved: dict[str, np.ndarray] = (read_cached_arrays(cache) or {}) if cache is not None else {}
         self._unsaved = False
 
     def record(self, applied: int | None = None) -> dict[str, Any]:
         """What the rounding did, for a report: ``applied`` layers rewritten (default: every layer it can round)."""
         return {**self.stats.to_dict(), "layers": len(self.geometries) if applied is None else applied,
-                "cached": self.stats.layers == 0}
+                "cached": self.stats.layers == 0, "layers_with_zeros_kept": len(self.zeros_kept)}
 
     def _moments(self) -> dict[str, np.ndarray]:
         if self.moments is None:
@@ -99,8 +106,9 @@ class WeightRounder:
                 if not np.all(np.isfinite(moments)) or not np.all(steps > 0):
                     self.stats.skipped.append(node.name)
                     continue
+                keep = rows != 0
                 try:
-                    integers = gptq_round(rows, moments, steps)
+                    integers = gptq_round(rows, moments, steps, keep=None if keep.all() else keep)
                 except ValueError:  # moments not positive definite even with damping: keep nearest rounding
                     self.stats.skipped.append(node.name)
                     continue
@@ -113,6 +121,8 @@ class WeightRounder:
                 self._unsaved = True
             quantized.CopyFrom(numpy_helper.from_array(self._solved[key], quantized.name))
             changed.append(node.name)
+            if not self.weights[node.name].all():
+                self.zeros_kept.add(node.name)
         if self._unsaved and self.cache is not None:
             cache_arrays(self.cache, self._solved)
             self._unsaved = False

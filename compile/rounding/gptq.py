@@ -6,6 +6,11 @@ which keeps the output error ``e H e^T`` small (Frantar et al., 2023, "GPTQ"). C
 blocks: within a block one column at a time, then one matrix product carries the block's errors to
 the rest. With ``H`` diagonal (uncorrelated inputs) nothing is spread and the result is plain
 round-to-nearest.
+
+A fixed sparsity mask (2:4 pruning done before quantization) is kept as SparseGPT keeps it (Frantar and
+Alistarh, 2023): a pruned weight gets the integer 0 whatever compensation reached it, and that whole
+value becomes its error, carried on to the kept weights to its right. Without this the compensation
+of earlier columns fills pruned zeros and the pattern is lost.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ BLOCK = 128
 
 
 def gptq_round(rows: np.ndarray, hessian: np.ndarray, scale: np.ndarray, qmin: int = -127, qmax: int = 127,
-               damping: float = DAMPING) -> np.ndarray:
+               damping: float = DAMPING, keep: np.ndarray | None = None) -> np.ndarray:
     """Integers for ``rows`` (``groups x rows x cols``) on the grid ``scale`` (``groups x rows``), given each
-    group's input moments ``hessian`` (``groups x cols x cols``). Symmetric: zero point 0."""
+    group's input moments ``hessian`` (``groups x cols x cols``). Symmetric: zero point 0.
+
+    ``keep`` (bool, ``rows``' shape): the weights that may be non-zero; the others (pruned) come out as
+    exactly 0 and their error is spread over the kept weights. ``None`` keeps every weight."""
     import torch
 
     weights = torch.from_numpy(np.asarray(rows, dtype=np.float64)).clone()
+    kept = None if keep is None else torch.from_numpy(np.asarray(keep, dtype=bool))
     steps = torch.from_numpy(np.asarray(scale, dtype=np.float64)).unsqueeze(-1)
     groups, _, cols = weights.shape
     moments = torch.from_numpy(np.asarray(hessian, dtype=np.float64)).clone()
@@ -35,6 +44,8 @@ def gptq_round(rows: np.ndarray, hessian: np.ndarray, scale: np.ndarray, qmin: i
     diagonal[dead] = 1.0
     unseen = dead.unsqueeze(1).expand_as(weights)
     weights = torch.where(unseen, torch.round(weights / steps).clamp(qmin, qmax) * steps, weights)
+    if kept is not None:
+        weights = torch.where(kept, weights, torch.zeros_like(weights))
     diagonal += damping * diagonal.mean(dim=1, keepdim=True)
     upper = _inverse_cholesky_upper(moments)
     integers = torch.zeros_like(weights)
@@ -44,6 +55,8 @@ def gptq_round(rows: np.ndarray, hessian: np.ndarray, scale: np.ndarray, qmin: i
         for j in range(start, end):
             column = weights[:, :, j]
             q = torch.round(column / steps[..., 0]).clamp(qmin, qmax)
+            if kept is not None:
+                q = torch.where(kept[:, :, j], q, torch.zeros_like(q))
             integers[:, :, j] = q
             error = (column - q * steps[..., 0]) / upper[:, j, j].unsqueeze(1)
             weights[:, :, j + 1:end] -= error.unsqueeze(2) * upper[:, j, j + 1:end].unsqueeze(1)

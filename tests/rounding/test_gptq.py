@@ -64,3 +64,19 @@ def test_an_input_never_seen_is_rounded_alone() -> None:
     integers = gptq_round(weights, hessian, scale)
     assert np.all(np.isfinite(integers))
     assert np.array_equal(integers[:, :, 2], _nearest(weights, scale)[:, :, 2])
+
+
+def test_a_pruning_mask_is_kept_and_the_kept_weights_carry_the_error() -> None:
+    from compile.sparsity.mask import apply_two_four, is_two_four
+
+    weights, hessian, scale = _problem(5, groups=2, rows=16, cols=64)
+    weights = apply_two_four(weights, axis=2)
+    keep = weights != 0
+    free = gptq_round(weights, hessian, scale)
+    assert not is_two_four(free, axis=2)  # unmasked, the compensation fills pruned zeros (the 2:4 + INT8 fault)
+    integers = gptq_round(weights, hessian, scale, keep=keep)
+    assert np.all(integers[~keep] == 0) and is_two_four(integers, axis=2)
+    nearest = output_error(weights, _nearest(weights, scale) * scale[..., None], hessian)
+    masked = output_error(weights, integers * scale[..., None], hessian)
+    assert masked < 0.5 * nearest  # still GPTQ: the error goes to the kept weights
+    assert np.array_equal(gptq_round(weights, hessian, scale, keep=np.ones_like(keep)), free)
