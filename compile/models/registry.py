@@ -194,7 +194,7 @@ def load_torch_model(artifact: TorchModel, weights: Path | None = None) -> Loade
         _load_weights(loaded.module, produced)
         loaded.info = _replace_weights(loaded.info, f"{loaded.info.weights}; then {produced.name} (weights_only=True)")
     loaded.module.eval()
-    if not loaded.example_inputs:
+    if not loaded.example_inputs and all(spec.sized for spec in loaded.info.inputs):
         loaded.example_inputs = tuple(_example_tensor(spec) for spec in loaded.info.inputs)
     return loaded
 
@@ -262,7 +262,7 @@ def _call_factory(target: str, name: str) -> LoadedModel:
     examples: tuple[Any, ...] = ()
     if isinstance(produced, dict):
         module = produced["model"]
-        info_kwargs = {k: produced[k] for k in ("preprocessing", "output_names", "task") if k in produced}
+        info_kwargs = {k: produced[k] for k in ("preprocessing", "output_names", "task", "dynamic_sizes") if k in produced}
         inputs = produced.get("inputs", ())
     elif isinstance(produced, tuple):
         module, inputs = produced
