@@ -46,6 +46,7 @@ class CastFp16Pass(CalibratedPass):
     produces = ONNX
     Options = CastFp16Options
     options: CastFp16Options
+    metrics = ("calibration_images",)
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
@@ -89,8 +90,9 @@ class CastFp16Pass(CalibratedPass):
                 converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked_ops,
                                                      node_block_list=sorted({*out_of_range, *self.options.keep_fp32_nodes}))
         except Exception as err:  # noqa: BLE001 - the converter raises anything on graphs it cannot handle
-            text = str(err).strip()
-            raise self.fail(f"FP16 conversion failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
+            from compile.errors import error_cause
+
+            raise self.fail(f"FP16 conversion failed: {error_cause(err)}") from err
         seconds = time.perf_counter() - started
         topological_sort(converted)
         round_trips = remove_round_trip_casts(converted)
@@ -98,7 +100,7 @@ class CastFp16Pass(CalibratedPass):
         set_model_info(converted, info)
         out = ctx.output_path(OUTPUT_FILE)
         save_onnx(converted, out)
-        _check_runs(out, info)
+        _check_runs(source.path, out, info)
         kept = fp32_nodes(converted)
         record = {
             "precision": "fp16",
@@ -142,47 +144,98 @@ def fp32_nodes(model: Any) -> dict[str, int]:
 
 
 def remove_round_trip_casts(model: Any) -> int:
-    """Drop FP32 -> FP16 -> FP32 cast pairs the converter leaves between two FP32 nodes.
+    """Fold ``Cast(x -> fp16) -> Cast(fp16 -> T)`` chains the converter leaves in the graph.
 
-    They would round (and overflow) exactly the tensors the range check kept in FP32. Returns how many
-    FP16 casts were removed."""
+    The converter turns every Cast to float into a Cast to FP16 and puts a Cast back to FP32 before each
+    node it keeps in FP32, so the FP16 step would round (and overflow) exactly the tensors kept in FP32.
+    Where ``x`` already has dtype ``T`` the chain is a round trip and goes: readers of its end read ``x``
+    (a graph output is then written by ``x``'s producer). Otherwise ``x`` is of another type (an int32
+    count cast to float: FP16 holds integers exactly only up to 2048) and one ``Cast(x -> T)`` stays.
+    A chain whose source dtype is unknown is left as it is. Returns how many FP16 casts were removed."""
     from onnx import TensorProto
 
-    def cast_to(node: Any) -> int | None:
-        return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
-
-    consumers: dict[str, list[Any]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    graph_outputs = {o.name for o in model.graph.output}
-    rename: dict[str, str] = {}
-    dropped: set[str] = set()
-    for node in model.graph.node:
-        if cast_to(node) != TensorProto.FLOAT16 or node.output[0] in graph_outputs:
-            continue
-        users = consumers.get(node.output[0], [])
-        if not users or any(cast_to(u) != TensorProto.FLOAT or u.output[0] in graph_outputs for u in users):
-            continue
-        for user in users:
-            rename[user.output[0]] = node.input[0]
-            dropped.add(user.name or user.output[0])
-        dropped.add(node.name or node.output[0])
-    if not dropped:
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    first_casts = {node.output[0]: node for node in graph.node if _cast_to(node) == TensorProto.FLOAT16}
+    chains = [node for node in graph.node
+              if (to := _cast_to(node)) is not None and to != TensorProto.FLOAT16 and node.input[0] in first_casts]
+    if not chains:
         return 0
-    kept = [n for n in model.graph.node if (n.name or n.output[0]) not in dropped]
-    for node in kept:
+    types = _elem_types(model, {first_casts[node.input[0]].input[0] for node in chains})
+    outputs = {o.name for o in graph.output}
+    outer = {i.name for i in graph.input} | {t.name for t in graph.initializer} | outputs
+    pinned = _subgraph_reads(graph)  # names read inside If/Loop/Scan bodies: never renamed or removed
+    rename: dict[str, str] = {}
+    dropped: list[Any] = []
+    for second in chains:
+        source = first_casts[second.input[0]].input[0]
+        if types.get(source) != _cast_to(second):
+            if source in types:
+                second.input[0] = source  # one Cast(x -> T), straight from x
+            continue
+        end = second.output[0]
+        producer = producers.get(source)
+        if end not in outputs and end not in pinned:
+            rename[end] = source
+            dropped.append(second)
+        elif end in outputs and producer is not None and source not in outer | pinned | set(rename):
+            # The chain ends in a graph output: x's producer writes the output itself.
+            producer.output[list(producer.output).index(source)] = end
+            rename[source] = end
+            dropped.append(second)
+        else:
+            second.input[0] = source  # an identity Cast, but no FP16 step
+    for node in graph.node:
         for index, name in enumerate(node.input):
-            if name in rename:
-                node.input[index] = rename[name]
-    removed_fp16 = sum(1 for n in model.graph.node if (n.name or n.output[0]) in dropped and cast_to(n) == TensorProto.FLOAT16)
-    gone = {out for n in model.graph.node if (n.name or n.output[0]) in dropped for out in n.output}
-    del model.graph.node[:]
-    model.graph.node.extend(kept)
-    stale = [v for v in model.graph.value_info if v.name in gone]
-    for value in stale:
-        model.graph.value_info.remove(value)
-    return removed_fp16
+            while name in rename:  # y -> x -> a graph output: follow to the end
+                name = node.input[index] = rename[name]
+    gone_nodes = {id(node) for node in dropped}
+    read = {name for node in graph.node if id(node) not in gone_nodes for name in node.input} | outputs | pinned
+    removed = [first for name, first in first_casts.items() if name not in read]
+    gone_nodes |= {id(node) for node in removed}
+    gone = {out for node in [*dropped, *removed] for out in node.output} | set(rename)
+    kept = [node for node in graph.node if id(node) not in gone_nodes]
+    del graph.node[:]
+    graph.node.extend(kept)
+    for value in [v for v in graph.value_info if v.name in gone]:
+        graph.value_info.remove(value)
+    return len(removed)
+
+
+def _cast_to(node: Any) -> int | None:
+    """The ``to`` dtype of a Cast node, None for any other node."""
+    return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+
+def _elem_types(model: Any, wanted: set[str]) -> dict[str, int]:
+    """ONNX element types of tensors: declared ones, Cast outputs, and shape inference for ``wanted`` names still missing."""
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.output, *graph.value_info]
+             if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    types.update({node.output[0]: to for node in graph.node if (to := _cast_to(node)) is not None})
+    if not wanted <= set(types):
+        import onnx
+
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+        except Exception:  # noqa: BLE001 - without inference the chains with unknown sources are kept
+            return types
+        types.update({v.name: v.type.tensor_type.elem_type for v in inferred
+                      if v.name not in types and v.type.HasField("tensor_type") and v.type.tensor_type.elem_type})
+    return types
+
+
+def _subgraph_reads(graph: Any) -> set[str]:
+    """Every tensor name read by nodes inside the graph's subgraphs (outer-scope values included)."""
+    names: set[str] = set()
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                names.update(name for inner in sub.node for name in inner.input)
+                names.update(o.name for o in sub.output)
+                names |= _subgraph_reads(sub)
+    return names
 
 
 def topological_sort(model: Any) -> None:
@@ -220,17 +273,23 @@ def _name_nodes(model: Any) -> None:
             node.name = f"{node.op_type}_{index}"
 
 
-def _check_runs(path: Any, info: Any) -> None:
-    """ONNX Runtime's CPU provider must load and run the FP16 graph with finite outputs."""
-    import numpy as np
-
+def _check_runs(source: Any, path: Any, info: Any) -> None:
+    """ONNX Runtime's CPU provider must load and run the FP16 graph, each output with the source's
+    dtype and NaN/inf exactly where the source has them (a -inf mask is fine, an FP16 overflow is not)."""
     from compile.backends.ort.runner import OrtRunner
     from compile.data.generated import generate_inputs
     from compile.errors import PassError
+    from compile.parity import describe_mismatch
 
     feeds = generate_inputs(info.inputs, 2, seed=3)
+    with OrtRunner(source, optimization="extended") as runner:
+        expected = runner.infer(feeds)
     with OrtRunner(path, optimization="extended") as runner:
         outputs = runner.infer(feeds)
-    bad = [name for name, value in outputs.items() if not np.all(np.isfinite(value))]
+    dtypes = [f"{name} ({expected[name].dtype} -> {value.dtype})" for name, value in outputs.items()
+              if value.dtype != expected[name].dtype]
+    if dtypes:
+        raise PassError(f"cast-fp16: the FP16 graph changes output dtypes: {', '.join(dtypes)}")
+    bad = [f"{name}: {problem}" for name, value in outputs.items() if (problem := describe_mismatch(expected[name], value))]
     if bad:
-        raise PassError(f"cast-fp16: the FP16 graph gives non-finite values in {', '.join(bad)}")
+        raise PassError(f"cast-fp16: the FP16 graph gives NaN/inf where the FP32 graph does not: {'; '.join(bad)}")

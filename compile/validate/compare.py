@@ -4,6 +4,10 @@ with bootstrap intervals, as the flat ``metrics`` dict gates read and a nested s
 Metric names (what ``min_<metric>`` / ``max_<metric>`` gates check):
 
 - headline figures from the first output (the logits): ``cosine_similarity``, ``max_abs_error``, ...
+  (measured over the positions finite on both sides: equal NaN/inf at the same position are equal);
+- ``non_finite`` (NaN/inf values in the candidate) and ``non_finite_mismatch`` (positions where the
+  candidate and the reference disagree on NaN/inf, which also make that output's errors infinite and
+  its cosine NaN), summed over the outputs;
 - every output's figures as ``<metric>.<output>`` (``max_abs_error.boxes``), for per-output gates;
 - ``top1_agreement`` / ``top5_agreement`` and, with labels, ``reference_top1``, ``candidate_top1``,
   ``top1_drop`` (points) and the top-5 counterparts;
@@ -56,6 +60,7 @@ def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.nd
     metrics: dict[str, float] = dict(per_output[first])
     metrics["non_finite"] = float(sum(o["non_finite"] for o in per_output.values()))
     metrics["reference_non_finite"] = float(sum(non_finite_count(r) for r in reference.values()))
+    metrics["non_finite_mismatch"] = float(sum(o["non_finite_mismatch"] for o in per_output.values()))
     for name, figures in per_output.items():
         for key, value in figures.items():
             metrics[f"{key}.{name}"] = value
@@ -83,3 +88,14 @@ def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.nd
         report["confidence"] = {"level": confidence, "resamples": resamples, "seed": seed, "method": "paired percentile bootstrap",
                                 **{name: interval.to_dict() for name, interval in intervals.items()}}
     return report, metrics
+
+
+def non_finite_warning(metrics: dict[str, float]) -> str | None:
+    """One line naming each output whose NaN/inf positions differ from the reference's, with the count
+    of such positions (from ``non_finite_mismatch.<output>``), or None when they all agree."""
+    counts = {key.partition(".")[2]: int(value) for key, value in metrics.items()
+              if key.startswith("non_finite_mismatch.") and value}
+    if not counts:
+        return None
+    where = ", ".join(f"'{name}' at {count} position{'s' if count != 1 else ''}" for name, count in counts.items())
+    return f"the candidate's NaN/inf differ from the reference's: {where} (errors there are unbounded: cosine NaN, errors inf)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -129,3 +130,92 @@ def test_compare_outputs_counts_nan_in_every_output() -> None:
 def test_mismatched_outputs_are_user_errors(candidate: dict[str, np.ndarray], message: str) -> None:
     with pytest.raises(UserInputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
         compare_outputs({"logits": np.zeros((4, 3))}, candidate, None)
+
+
+# --- NaN and infinities: equal at the same position are equal, anything else is a mismatch ---------------
+
+def test_non_finite_mismatch_mask_hand_computed() -> None:
+    from compile.parity import non_finite_mismatch
+
+    inf, nan = np.inf, np.nan
+    ref = np.array([[-inf, 1.0, nan, inf, 2.0, nan, 3.0]])
+    cand = np.array([[-inf, 1.0, nan, -inf, inf, inf, 3.5]])
+    # agree: both -inf, both finite, both NaN; disagree: +inf vs -inf, finite vs inf, NaN vs inf
+    assert non_finite_mismatch(ref, cand).tolist() == [[False, False, False, True, True, True, False]]
+    assert not non_finite_mismatch(np.array([1, 2]), np.array([1, 3])).any()  # integers are always finite
+
+
+def test_parity_ignores_equal_neg_inf_and_measures_the_finite_rest() -> None:
+    from compile.parity import max_relative_error
+
+    ref = [np.array([[-np.inf, 2.0, 4.0]]), np.array([[np.nan, 1.0]])]
+    cand = [np.array([[-np.inf, 2.0, 3.0]]), np.array([[np.nan, 1.0]])]
+    # |4 - 3| / max(1, max |finite ref| = 4) = 0.25; the second output is equal
+    assert max_relative_error(ref, cand) == pytest.approx(0.25)
+
+
+def test_parity_names_the_positions_that_disagree_on_non_finite_values() -> None:
+    from compile.errors import PassError
+    from compile.parity import max_relative_error
+
+    ref = [np.zeros((1, 2)), np.array([[-np.inf, 1.0, 1.0, np.inf]])]
+    cand = [np.zeros((1, 2)), np.array([[-np.inf, np.nan, 1.0, -np.inf]])]
+    message = ("output 2 of 2: 2 positions disagree on NaN/inf (1 non-finite only in the candidate, "
+               "1 with different non-finite values)")
+    with pytest.raises(PassError, match=re.escape(message)):
+        max_relative_error(ref, cand)
+    with pytest.raises(PassError, match=re.escape("1 position disagrees on NaN/inf (1 non-finite only in the reference)")):
+        max_relative_error([np.array([np.nan, 0.0])], [np.array([0.0, 0.0])])
+
+
+def test_metrics_over_finite_positions_when_non_finite_values_agree() -> None:
+    inf = np.inf
+    ref = np.array([[-inf, 3.0, 4.0], [1.0, 0.0, -inf]])
+    cand = np.array([[-inf, 4.0, 3.0], [1.0, 0.0, -inf]])
+    figures = m.output_metrics(ref, cand)
+    # sample 0: (3, 4).(4, 3) / 25 = 0.96; sample 1: (1, 0).(1, 0) = 1
+    assert figures["cosine_similarity"] == pytest.approx(0.98)
+    assert figures["min_sample_cosine"] == pytest.approx(0.96)
+    assert figures["max_abs_error"] == 1.0
+    assert figures["mean_abs_error"] == pytest.approx(0.5)  # |diffs| 1, 1, 0, 0 over the 4 finite positions
+    assert figures["max_rel_error"] == pytest.approx(1.0 / 3.0, rel=1e-5)
+    assert figures["snr_db"] == pytest.approx(10 * math.log10(26.0 / 2.0))  # signal 9 + 16 + 1, noise 1 + 1
+    assert figures["non_finite"] == 2.0 and figures["non_finite_mismatch"] == 0.0
+
+
+def test_metrics_fail_where_non_finite_values_disagree() -> None:
+    ref = np.array([[-np.inf, 3.0, 4.0], [1.0, 0.0, 2.0]])
+    cand = np.array([[-np.inf, 4.0, 3.0], [1.0, np.nan, 2.0]])
+    cosines = m.cosine_similarity(ref, cand)
+    assert cosines[0] == pytest.approx(0.96) and math.isnan(cosines[1])
+    figures = m.output_metrics(ref, cand)
+    assert math.isnan(figures["cosine_similarity"]) and math.isnan(figures["min_sample_cosine"])
+    assert figures["max_abs_error"] == math.inf and figures["max_rel_error"] == math.inf
+    assert figures["snr_db"] == -math.inf
+    assert figures["non_finite_mismatch"] == 1.0
+
+
+def test_agreement_ranks_nan_lowest_on_both_sides() -> None:
+    logits = np.array([[np.nan, 1.0, 2.0], [0.5, np.nan, -np.inf]])
+    assert m.top1_agreement(logits, logits.copy()) == 1.0
+    assert m.topk_indices(logits, 2).tolist() == [[2, 1], [0, 1]]
+
+
+def test_compare_outputs_masked_logits_keep_a_finite_cosine_and_warn_only_on_mismatch() -> None:
+    from compile.validate.compare import non_finite_warning
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(8, 5))
+    logits[:, 3] = -np.inf  # a masked class
+    report, metrics = compare_outputs({"logits": logits, "aux": np.ones((8, 2))}, {"logits": logits + 1e-4, "aux": np.ones((8, 2))}, None)
+    assert math.isfinite(report["cosine_similarity"]) and report["cosine_similarity"] > 0.9999
+    assert report["max_abs_error"] == pytest.approx(1e-4)
+    assert metrics["non_finite"] == 8.0 and metrics["non_finite_mismatch"] == 0.0
+    assert non_finite_warning(metrics) is None
+    broken = logits.copy()
+    broken[:2, 0] = np.inf
+    _, metrics = compare_outputs({"logits": logits, "aux": np.ones((8, 2))}, {"logits": broken, "aux": np.ones((8, 2))}, None)
+    assert metrics["non_finite_mismatch"] == 2.0 and metrics["non_finite_mismatch.aux"] == 0.0
+    assert math.isnan(metrics["cosine_similarity"]) and metrics["max_abs_error"] == math.inf
+    assert non_finite_warning(metrics) == ("the candidate's NaN/inf differ from the reference's: 'logits' at 2 positions "
+                                           "(errors there are unbounded: cosine NaN, errors inf)")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compile.backends.base import Runner
-from compile.errors import OnnxModelError
+from compile.errors import OnnxModelError, error_cause
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -63,8 +63,7 @@ def open_session(path: Path, threads: int | None = None, optimization: str = "ex
         return ort.InferenceSession(str(path), session_options(threads, optimization, optimized_path),
                                     providers=providers or CPU_PROVIDERS)
     except Exception as err:  # noqa: BLE001 - ORT raises its own exception types for bad models
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise OnnxModelError(f"ONNX Runtime cannot load {path.name}: {first}") from err
+        raise OnnxModelError(f"ONNX Runtime cannot load {path.name}: {error_cause(err)}") from err
 
 
 class OrtRunner(Runner):
@@ -95,7 +94,7 @@ class OrtRunner(Runner):
         try:
             outputs = self.session.run(None, feed)
         except Exception as err:  # noqa: BLE001
-            raise OnnxModelError(f"ONNX Runtime failed to run {self.path.name}: {str(err).strip().splitlines()[0]}") from err
+            raise OnnxModelError(f"ONNX Runtime failed to run {self.path.name}: {error_cause(err)}") from err
         return dict(zip(self.output_names_impl(), outputs, strict=True))
 
 
