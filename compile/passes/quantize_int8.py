@@ -13,17 +13,23 @@ Ranges come from :mod:`compile.calibration` (minmax, entropy or percentile; cach
 and method), so changing the convention or the op selection does not recalibrate. The weight
 integers are then re-chosen by GPTQ for the same scales (:mod:`compile.rounding`; profile
 ``calibration.weight_rounding``): on EfficientNet-Lite0 it cuts the INT8 model's output error 3x.
+
+Per-channel Q/DQ (the ``axis`` attribute of Quantize/DequantizeLinear) needs opset 13: an older graph
+is first converted with ONNX's version converter (recorded as ``opset: {from, to}``); one the converter
+cannot upgrade is refused before anything is quantized.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.errors import PassError
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import CalibratedPass, CalibrationOptions
 from compile.profiles import Profile
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     from compile.rounding.apply import WeightRounder
 
 OUTPUT_FILE = "model.int8.onnx"
+#: Per-channel QuantizeLinear/DequantizeLinear (their ``axis`` attribute) exist from this opset on.
+QDQ_MIN_OPSET = 13
 #: Op types that get Q/DQ under the TensorRT convention (compute ops, residual Adds, pooling, concat).
 TENSORRT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
@@ -92,7 +100,7 @@ class QuantizeInt8Pass(CalibratedPass):
             set_model_info,
         )
 
-        source = self.input(inputs, ONNX, OnnxModel)
+        source, opset = with_qdq_opset(self.input(inputs, ONNX, OnnxModel), ctx, self.name)
         original = load_onnx(source.path, load_external_data=False)
         info = model_info_from_onnx(original, source.path.stem)
         calib = calibrate(source.path, self.calibration(ctx), self.options.method, self.options.percentile,
@@ -106,6 +114,8 @@ class QuantizeInt8Pass(CalibratedPass):
         quantized, finish = quantizer.quantize(source.path, out, calib.entry.ranges_path, calib.method, rounder)
         quantize_seconds = time.perf_counter() - started
         ctx.log(f"  weight rounding: {describe_rounding(finish['weight_rounding'])}")
+        if opset is not None:
+            finish["opset"] = opset
         set_model_info(quantized, info)
         save_onnx(quantized, out)
         if float_nodes:
@@ -129,7 +139,7 @@ class QuantizeInt8Pass(CalibratedPass):
         }
         report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
                                                                "weight_rounding", "quantize_linear", "dequantize_linear",
-                                                               "quantized_ops")}}
+                                                               "quantized_ops", "opset") if key in record}}
         metrics = {"calibration_images": float(calib.stats.used), "calibration_skipped": float(len(calib.stats.skipped)),
                    "calibration_seconds": calib.seconds}
         warnings = []
@@ -223,6 +233,40 @@ class QuantizeInt8Pass(CalibratedPass):
         except Exception as err:  # noqa: BLE001 - the quantizer raises anything on graphs it cannot handle
             text = str(err).strip()
             raise self.fail(f"onnxruntime quantize_static failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
+
+
+def with_qdq_opset(source: OnnxModel, ctx: PassContext, who: str) -> tuple[OnnxModel, dict[str, int] | None]:
+    """``source`` ready for per-channel Q/DQ: as it is at opset 13 or later; else converted to opset 13 by
+    ONNX's version converter (a scratch file in ``ctx``'s work folder), with ``{"from": old, "to": 13}``.
+
+    Raises :class:`PassError` (exit 2) naming the opset when the converter cannot upgrade the graph, so
+    that nothing is quantized into a graph ONNX Runtime would refuse to load."""
+    from compile.onnx_io import load_onnx, save_onnx
+
+    model = load_onnx(source.path, load_external_data=False)
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), QDQ_MIN_OPSET)
+    if version >= QDQ_MIN_OPSET:
+        return source, None
+    import onnx
+    from onnx import version_converter
+
+    model = load_onnx(source.path)
+    try:
+        converted = version_converter.convert_version(model, QDQ_MIN_OPSET)
+        # ONNX Runtime checks the IR version against the opsets: opset 13 needs IR 7.
+        converted.ir_version = max(converted.ir_version, 7)
+        onnx.checker.check_model(converted)
+    except Exception as err:  # noqa: BLE001 - the converter raises RuntimeError, ValueError or its own errors
+        from compile.errors import error_cause
+
+        raise PassError(f"{who}: the model is ONNX opset {version}; INT8 with per-channel Q/DQ needs opset {QDQ_MIN_OPSET} "
+                        f"and ONNX's version converter cannot upgrade it ({error_cause(err, 300)}): "
+                        f"re-export the model at opset {QDQ_MIN_OPSET} or later") from err
+    path = ctx.output_path(f"opset{QDQ_MIN_OPSET}") / source.path.name  # same name: the model info falls back on it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_onnx(converted, path)
+    ctx.log(f"  opset {version} -> {QDQ_MIN_OPSET} (ONNX version converter): per-channel Q/DQ needs opset {QDQ_MIN_OPSET}")
+    return replace(source, path=path), {"from": int(version), "to": QDQ_MIN_OPSET}
 
 
 def describe_rounding(record: dict[str, Any]) -> str:
