@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from compile.errors import UserInputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,7 +40,9 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One model input. A ``str`` in ``shape`` is a dynamic dimension's name (``"batch"``)."""
+    """One model input. A ``str`` in ``shape`` is a dynamic dimension's name: at axis 0 the batch
+    (``"batch"``), elsewhere an axis such as ``"sequence"``, whose size for examples, generated data,
+    calibration, validation and benchmarks comes from ``sizes`` (axis name -> size, never a silent 1)."""
 
     name: str
     shape: tuple[int | str, ...]
@@ -45,37 +50,83 @@ class InputSpec:
     #: Value range for generated inputs: [low, high) for integers (token ids), mean/std-ish for floats.
     low: float = 0.0
     high: float = 1.0
+    #: Size of each named dynamic non-batch axis (``{"sequence": 128}``).
+    sizes: Mapping[str, int] = field(default_factory=dict, hash=False)
 
-    def concrete_shape(self, batch: int, dynamic_default: int = 1) -> tuple[int, ...]:
+    def dynamic_axes(self) -> dict[int, str]:
+        """Axis index -> name of every dynamic non-batch axis."""
+        return {i: str(dim) for i, dim in enumerate(self.shape) if i > 0 and not _is_static(dim)}
+
+    @property
+    def sized(self) -> bool:
+        """True when every dynamic non-batch axis has a size (:meth:`concrete_shape` will not raise)."""
+        return all(name in self.sizes for name in self.dynamic_axes().values())
+
+    def concrete_shape(self, batch: int) -> tuple[int, ...]:
+        """The shape of ``batch`` samples. Raises UserInputError when a dynamic non-batch axis has no size."""
         dims: list[int] = []
         for i, dim in enumerate(self.shape):
-            if isinstance(dim, int) and dim > 0:
-                dims.append(dim)
+            if _is_static(dim):
+                dims.append(int(dim))
+            elif i == 0:
+                dims.append(batch)
+            elif str(dim) in self.sizes:
+                dims.append(int(self.sizes[str(dim)]))
             else:
-                dims.append(batch if i == 0 else dynamic_default)
+                raise UserInputError(
+                    f"input '{self.name}' axis {i} ('{dim}') is dynamic and its size is unknown: declare it in the "
+                    f"model factory (\"dynamic_sizes\": {{\"{dim}\": N}}) or give [shapes.inputs.{self.name}] min/opt/max in the profile")
         return tuple(dims)
 
+    def with_sizes(self, sizes: Mapping[str, int], override: bool = False) -> InputSpec:
+        """This spec with sizes for its dynamic axes taken from ``sizes`` (axis name -> size); names it does
+        not have are ignored; its own sizes win unless ``override``."""
+        names = set(self.dynamic_axes().values())
+        merged = dict(self.sizes)
+        for axis, size in sizes.items():
+            if axis in names and (override or axis not in merged):
+                merged[axis] = int(size)
+        return self if merged == dict(self.sizes) else replace(self, sizes=merged)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "low": self.low, "high": self.high}
+        data: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "low": self.low, "high": self.high}
+        if self.sizes:
+            data["sizes"] = dict(self.sizes)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputSpec:
         return cls(name=data["name"], shape=tuple(data["shape"]), dtype=data.get("dtype", "float32"),
-                   low=data.get("low", 0.0), high=data.get("high", 1.0))
+                   low=data.get("low", 0.0), high=data.get("high", 1.0), sizes=dict(data.get("sizes", {})))
+
+
+def _is_static(dim: int | str) -> bool:
+    return isinstance(dim, int) and dim > 0
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Model metadata that later stages need without loading the model again."""
+    """Model metadata that later stages need without loading the model again.
+
+    ``output_names``: as the factory declared them, or empty: then export names them from the model's
+    output structure (see :mod:`compile.models.outputs`) and records them here. ``dynamic_sizes``: the
+    size of each named dynamic non-batch axis, for every input that has that axis (an input's own
+    ``sizes`` win)."""
 
     name: str
     inputs: tuple[InputSpec, ...]
-    output_names: tuple[str, ...] = ("logits",)
+    output_names: tuple[str, ...] = ()
     preprocessing: Preprocessing | None = None
     #: Where the weights came from ("pretrained: <file>", "random init (seed 0)", ...).
     weights: str = ""
     task: str = "classification"
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    dynamic_sizes: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # Bind the model-level sizes into the specs: code that holds only specs generates the right shapes.
+        if self.dynamic_sizes:
+            object.__setattr__(self, "inputs", tuple(spec.with_sizes(self.dynamic_sizes) for spec in self.inputs))
 
     @property
     def is_image_model(self) -> bool:
@@ -90,6 +141,7 @@ class ModelInfo:
             "weights": self.weights,
             "task": self.task,
             "warnings": list(self.warnings),
+            **({"dynamic_sizes": dict(self.dynamic_sizes)} if self.dynamic_sizes else {}),
         }
 
     @classmethod
@@ -103,6 +155,7 @@ class ModelInfo:
             weights=data.get("weights", ""),
             task=data.get("task", "classification"),
             warnings=tuple(data.get("warnings", ())),
+            dynamic_sizes=dict(data.get("dynamic_sizes", {})),
         )
 
 

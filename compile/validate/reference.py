@@ -64,24 +64,26 @@ def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
-    return hash_json({"format": 1, "reference": reference.content_hash(), "kind": reference.kind, "inputs": digest.hexdigest(),
+    # format 2: every output of tuple/list/dict models, named by compile.models.outputs (1 kept only the first names).
+    return hash_json({"format": 2, "reference": reference.content_hash(), "kind": reference.kind, "inputs": digest.hexdigest(),
                       "weights": hash_file(weights) if weights is not None and weights.is_file() else None, **versions})
 
 
 def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -> dict[str, np.ndarray]:
+    """Every output the model returns (tuples, lists, dicts, nested), named as the export names them."""
     import torch
 
+    from compile.models.outputs import flatten_outputs
     from compile.models.registry import load_torch_model
 
     loaded = load_torch_model(reference, weights)
     names = [spec.name for spec in loaded.info.inputs]
-    chunks: list[list[np.ndarray]] = []
+    chunks: list[dict[str, np.ndarray]] = []
     with torch.inference_mode():
         for batch in data.batches(BATCH):
-            out = loaded.module(*[torch.from_numpy(batch[n]) for n in names])
-            outs = [out] if isinstance(out, torch.Tensor) else list(out)
-            chunks.append([o.detach().numpy() for o in outs])
-    return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(loaded.info.output_names)}
+            out = flatten_outputs(loaded.module(*[torch.from_numpy(batch[n]) for n in names]), loaded.info.output_names)
+            chunks.append({name: tensor.detach().numpy() for name, tensor in out.items()})
+    return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
 
 
 def run_batched_onnx(path: Path, data: EvalSet) -> dict[str, np.ndarray]:
