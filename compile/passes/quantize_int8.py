@@ -44,6 +44,8 @@ QDQ_MIN_OPSET = 13
 #: Op types that get Q/DQ under the TensorRT convention (compute ops, residual Adds, pooling, concat).
 TENSORRT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+#: Op types a warning names before "and N more".
+MAX_LISTED_OPS = 8
 
 
 class QuantizeInt8Options(CalibrationOptions):
@@ -126,6 +128,7 @@ class QuantizeInt8Pass(CalibratedPass):
                 finish["float_inputs_guarded"] = guard_float_layers(out, float_nodes, channel_counts(original))
                 quantized = load_onnx(out)
         structure = qdq_structure(quantized)
+        quantized_layers = sum(structure["quantized_ops"].values())
         record = {
             "precision": "int8",
             "convention": self.options.convention,
@@ -134,18 +137,21 @@ class QuantizeInt8Pass(CalibratedPass):
             "nodes_before": count_nodes(original),
             "nodes_after": count_nodes(quantized),
             **structure,
+            "quantized_layers": quantized_layers,
             **finish,
             "ops_after": op_histogram(quantized),
         }
         report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
                                                                "weight_rounding", "quantize_linear", "dequantize_linear",
-                                                               "quantized_ops", "opset") if key in record}}
+                                                               "quantized_ops", "quantized_layers", "opset") if key in record}}
         metrics = {"calibration_images": float(calib.stats.used), "calibration_skipped": float(len(calib.stats.skipped)),
                    "calibration_seconds": calib.seconds}
         warnings = []
         if calib.stats.skipped:
             warnings.append(f"{len(calib.stats.skipped)} calibration files were unreadable and skipped "
                             f"(first: {calib.stats.skipped[0]})")
+        if not quantized_layers:
+            warnings.append(nothing_quantized(original, self.options.convention))
         if calib.stats.used < self.options.size:
             warnings.append(f"calibrated on {calib.stats.used} inputs, fewer than the {self.options.size} asked for")
         return PassResult(OnnxModel(path=out, precision="int8", sparsity=source.sparsity), record=record, report=report,
@@ -267,6 +273,16 @@ def with_qdq_opset(source: OnnxModel, ctx: PassContext, who: str) -> tuple[OnnxM
     save_onnx(converted, path)
     ctx.log(f"  opset {version} -> {QDQ_MIN_OPSET} (ONNX version converter): per-channel Q/DQ needs opset {QDQ_MIN_OPSET}")
     return replace(source, path=path), {"from": int(version), "to": QDQ_MIN_OPSET}
+
+
+def nothing_quantized(model: Any, convention: str) -> str:
+    """The warning for an INT8 run whose graph has no op reading INT8 inputs, naming the model's op types."""
+    from compile.onnx_io import op_histogram
+
+    ops = sorted(op_histogram(model))
+    listed = ", ".join(ops[:MAX_LISTED_OPS]) + (f" and {len(ops) - MAX_LISTED_OPS} more" if len(ops) > MAX_LISTED_OPS else "")
+    return (f"no layer was quantized: none of the model's ops ({listed}) has INT8 support under the {convention} "
+            "convention (or all were excluded); the INT8 artifact computes in FP32")
 
 
 def describe_rounding(record: dict[str, Any]) -> str:

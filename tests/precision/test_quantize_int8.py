@@ -135,3 +135,43 @@ def test_options_come_from_profile_and_cli() -> None:
     options = QuantizeInt8Pass.resolve_options({}, cpu, settings)
     assert options["convention"] == "onnxruntime-cpu" and options["method"] == "entropy" and options["size"] == 12
     assert QuantizeInt8Pass.resolve_options({}, a100, RunSettings(model="m"))["convention"] == "tensorrt"
+
+
+@pytest.mark.parametrize("convention", ["tensorrt", "onnxruntime-cpu"], ids=["trt-convention", "cpu-convention"])
+def test_record_counts_the_quantized_layers(quantized: dict, convention: str) -> None:
+    model, record = quantized[convention]
+    dequantized = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    reading = [n for n in model.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+               and any(name in dequantized for name in n.input)]
+    assert record["quantized_layers"] == len(reading) == sum(record["quantized_ops"].values())
+    assert record["quantized_ops"]["Conv"] == 3 and record["quantized_ops"]["Gemm"] == 1
+
+
+def _einsum_model(path: Path) -> Path:
+    """x[batch,4,6] -> Einsum('abc,cd,def->abd') with two weights -> y[batch,4,5]: no op with an INT8 kernel."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, (6, 3)).astype(np.float32), "w_cd"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (3, 2, 5)).astype(np.float32), "w_def")]
+    node = helper.make_node("Einsum", ["x", "w_cd", "w_def"], ["y"], equation="abc,cd,def->abd", name="einsum")
+    graph = helper.make_graph([node], "einsum", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, 5])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_int8_that_quantizes_nothing_says_so(tmp_path: Path) -> None:
+    from compile.pipeline import Pipeline
+    from compile.profiles import load_profile
+
+    model = _einsum_model(tmp_path / "einsum.onnx")
+    settings = RunSettings(model=str(model), precision="int8", out=tmp_path / "run", calib_size=8, progress=False)
+    report = Pipeline(settings, profile=load_profile("cpu"), log=lambda _: None).run().report
+    assert report["precision"] == "int8" and report["quantization"]["quantized_layers"] == 0
+    assert report["quantization"]["quantize_linear"] == 0 and report["quantization"]["quantized_ops"] == {}
+    warned = [w for w in report["warnings"] if w.startswith("no layer was quantized")]
+    assert len(warned) == 1 and "(Einsum)" in warned[0] and "onnxruntime-cpu" in warned[0], report["warnings"]
