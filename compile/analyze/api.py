@@ -27,9 +27,13 @@ class AnalyzeRequest:
     threads: int | None = None
 
 
-def resolve_model_file(path: Path) -> tuple[Path, str]:
-    """An ONNX file, or a run directory / report.json (its final artifact); and its load optimisation."""
+def resolve_model_file(path: Path, log: Callable[[str], None] = lambda line: None) -> tuple[Path, str]:
+    """An ONNX file, or a run directory / report.json (its final artifact); and its load optimisation (from
+    the artifact's sidecar, ``disable`` without one). A file beside the model that is not a readable sidecar
+    of this tool (a user's ``m.json`` beside ``m.onnx``) is passed over with one warning line to ``log``."""
     import json
+
+    from compile.artifacts import find_sidecar
 
     if path.is_dir() or path.suffix == ".json":
         report_path = path / "report.json" if path.is_dir() else path
@@ -37,18 +41,22 @@ def resolve_model_file(path: Path) -> tuple[Path, str]:
             raise UserInputError(f"{path} is neither an ONNX file nor a run directory with report.json")
         try:
             final = json.loads(report_path.read_text(encoding="utf-8"))["artifacts"]["final"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
             raise UserInputError(f"{report_path} names no final artifact") from err
         path = Path(final) if Path(final).is_absolute() else report_path.parent / final
     if not path.is_file():
         raise UserInputError(f"model file not found: {path}")
     if path.suffix != ".onnx":
         raise UserInputError(f"compile analyze reads ONNX files, got {path.name} (engines: see the TensorRT layer profiler)")
-    optimization = "disable"
-    sidecar = path.with_suffix(".json")
-    if sidecar.is_file():
-        optimization = json.loads(sidecar.read_text(encoding="utf-8")).get("load_optimization", "disable")
-    return path, optimization
+    sidecar = find_sidecar(path)
+    for warning in sidecar.warnings:
+        log(f"warning: {warning}")
+    optimization = sidecar.data.get("load_optimization", "disable")
+    if optimization not in ("disable", "basic", "extended", "all"):
+        log(f"warning: {sidecar.path.name if sidecar.path else 'the sidecar'} names an unknown load optimisation "
+            f"'{optimization}'; loading with none")
+        optimization = "disable"
+    return path, str(optimization)
 
 
 def analyze(request: AnalyzeRequest, log: Callable[[str], None] = lambda line: None) -> Analysis:
@@ -56,7 +64,7 @@ def analyze(request: AnalyzeRequest, log: Callable[[str], None] = lambda line: N
     from compile.data.generated import generate_inputs
     from compile.onnx_io import load_onnx, model_info_from_onnx
 
-    path, optimization = resolve_model_file(request.model)
+    path, optimization = resolve_model_file(request.model, log)
     model = load_onnx(path)
     info = model_info_from_onnx(model, path.stem)
     fixed, infos = infer_tensor_infos(model, request.batch)

@@ -15,9 +15,13 @@ import click
 @click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where to write (default: RUN_DIR/package).")
 @click.option("--name", default=None, help="Model name in the bundle (default: from the run's model).")
-def package_command(run_dir: Path, fmt: str, out: Path | None, name: str | None) -> None:
+@click.option("--machine-specific", is_flag=True,
+              help="ONNX Runtime CPU runs: ship the graph optimised for this CPU's instruction set (recorded in the "
+                   "manifest) instead of the portable graph the server optimises at load.")
+def package_command(run_dir: Path, fmt: str, out: Path | None, name: str | None, machine_specific: bool) -> None:
     """Bundle the run in RUN_DIR for deployment (a Triton model repository, or a tarball)."""
     from compile.package import package_run
 
-    written = package_run(run_dir, fmt, out, name)
+    written = package_run(run_dir, fmt, out, name, machine_specific=machine_specific,
+                          log=lambda line: click.echo(line, err=True))
     click.echo(str(written))

@@ -1,5 +1,10 @@
 """What a deploy bundle is made of, read from a finished run directory: the report, the final artifact,
-its sidecar, the bindings and the serving batch sizes."""
+its sidecar, the model file the bundle ships, the bindings and the serving batch sizes.
+
+An ONNX Runtime CPU artifact (``model.ort.onnx``) may be laid out for the build machine's instruction set
+(optimisation level ``all``); bundles ship the portable graph it was optimised from instead, and the
+server applies the recorded session settings at load. ``machine_specific=True`` ships the optimised
+artifact itself, marked with its instruction set."""
 
 from __future__ import annotations
 
@@ -9,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compile.artifacts import find_sidecar
 from compile.errors import UserInputError
 from compile.hashing import hash_file
+
+#: What the bundle's model file is: an engine, the portable ONNX graph, the ONNX Runtime artifact optimised
+#: for the build machine, or another final ONNX artifact as built (the TensorRT/CUDA provider path).
+ENGINE, PORTABLE, MACHINE_SPECIFIC, AS_BUILT = "engine", "portable", "machine-specific", "as-built"
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,33 @@ class RunBundle:
     max_batch: int
     batch_sizes: tuple[int, ...] = field(default_factory=tuple)
     device: str = "gpu"
+    #: The model file the bundle ships (the final artifact, or the portable graph it was optimised from),
+    #: what it is (ENGINE, PORTABLE, MACHINE_SPECIFIC, AS_BUILT), and its ONNX external data files
+    #: (location, file).
+    ship_path: Path | None = None
+    graph: str = ENGINE
+    external_files: tuple[tuple[str, Path], ...] = ()
+    #: Passed-over sidecar candidates and the like, one line each.
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_engine(self) -> bool:
         return self.model_path.suffix == ".plan"
+
+    @property
+    def shipped(self) -> Path:
+        return self.ship_path or self.model_path
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The ONNX Runtime session settings a server applies when loading the shipped graph: the level
+        the run optimised at for the portable graph, none for one already optimised."""
+        if self.graph == PORTABLE:
+            return {**self.sidecar, "load_optimization": self.sidecar.get("optimization", "all"), "isa": None,
+                    "graph": PORTABLE}
+        if self.graph == MACHINE_SPECIFIC:
+            return {**self.sidecar, "graph": MACHINE_SPECIFIC}
+        return self.sidecar
 
 
 def model_name(text: str) -> str:
@@ -51,14 +84,9 @@ def model_name(text: str) -> str:
     return name or "model"
 
 
-def _sidecar_for(model_path: Path) -> Path | None:
-    for candidate in (model_path.with_name(model_path.name + ".json"), model_path.with_suffix(".json")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_run(run_dir: Path, name: str | None = None) -> RunBundle:
+def read_run(run_dir: Path, name: str | None = None, machine_specific: bool = False) -> RunBundle:
+    """Read a finished run. Raises UserInputError for a missing or changed artifact, an engine without a
+    readable sidecar, or a portable graph that is gone (unless ``machine_specific``)."""
     report_path = run_dir / "report.json"
     if not report_path.is_file():
         raise UserInputError(f"{run_dir} is not a finished run: it has no report.json (run 'compile run' first)")
@@ -76,11 +104,14 @@ def read_run(run_dir: Path, name: str | None = None) -> RunBundle:
     if expected and hash_file(model_path) != expected:
         raise UserInputError(f"{model_path.name} changed since the run (its SHA-256 differs from report.json): "
                              "rerun before packaging")
-    sidecar_path = _sidecar_for(model_path)
-    sidecar: dict[str, Any] = json.loads(sidecar_path.read_text()) if sidecar_path else {}
+    found = find_sidecar(model_path)
+    sidecar_path, sidecar, warnings = found.path, found.data, found.warnings
+    ship_path, graph, external = model_path, ENGINE, ()
     if model_path.suffix == ".plan":
         if not sidecar:
-            raise UserInputError(f"{model_path.name} has no sidecar ({model_path.name}.json): its bindings are unknown")
+            why = f" ({'; '.join(warnings)})" if warnings else ""
+            raise UserInputError(f"{model_path.name} has no sidecar ({model_path.name}.compile.json): "
+                                 f"its bindings are unknown{why}")
         from compile.backends.trt.sidecar import validate_sidecar
 
         validate_sidecar(sidecar, str(sidecar_path))
@@ -89,14 +120,40 @@ def read_run(run_dir: Path, name: str | None = None) -> RunBundle:
         inputs, outputs = _engine_tensors(sidecar)
         backend = "tensorrt"
     else:
-        inputs, outputs = _onnx_tensors(model_path)
+        if not _built_by_build_ort(sidecar):
+            graph = AS_BUILT
+        elif machine_specific:
+            graph = MACHINE_SPECIFIC
+        else:
+            ship_path, graph = _portable_graph(run_dir, report, sidecar), PORTABLE
+        inputs, outputs, external = _onnx_tensors(ship_path)
         backend = "onnxruntime"
     batch_sizes, profile_max, device = _profile_batches(report)
     max_batch = _max_batch(inputs, outputs, sidecar, profile_max)
     return RunBundle(run_dir=run_dir, report=report, name=model_name(name or str(report.get("model", "model"))),
                      backend=backend, model_path=model_path, sidecar_path=sidecar_path, sidecar=sidecar,
                      inputs=inputs, outputs=outputs, max_batch=max_batch,
-                     batch_sizes=tuple(b for b in batch_sizes if b <= max_batch) if max_batch else (), device=device)
+                     batch_sizes=tuple(b for b in batch_sizes if b <= max_batch) if max_batch else (), device=device,
+                     ship_path=ship_path, graph=graph, external_files=external, warnings=warnings)
+
+
+def _built_by_build_ort(sidecar: dict[str, Any]) -> bool:
+    """An ONNX Runtime CPU artifact optimised offline (not the TensorRT/CUDA provider path)."""
+    return sidecar.get("backend") == "onnxruntime" and "load_optimization" in sidecar
+
+
+def _portable_graph(run_dir: Path, report: dict[str, Any], sidecar: dict[str, Any]) -> Path:
+    """The ONNX file build-ort optimised: named in the sidecar (older runs: the report's last ONNX
+    artifact), and checked against the hash the sidecar recorded."""
+    names = [sidecar.get("source_onnx"), (report.get("artifacts") or {}).get("onnx")]
+    expected = sidecar.get("source_onnx_sha256")
+    for text in dict.fromkeys(n for n in names if n):
+        path = Path(text) if Path(text).is_absolute() else run_dir / text
+        if path.is_file() and (expected is None or hash_file(path) == expected):
+            return path
+    raise UserInputError(f"the portable graph of {run_dir} (the ONNX file build-ort optimised, "
+                         f"{sidecar.get('source_onnx') or 'not named'}) is missing or changed since the run: rerun, "
+                         "or ship the artifact laid out for this machine with --machine-specific")
 
 
 def _engine_tensors(sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
@@ -108,8 +165,8 @@ def _engine_tensors(sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, ...], tu
     return specs("input"), specs("output")
 
 
-def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    from compile.onnx_io import ONNX_TO_NUMPY, load_onnx
+def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], tuple[tuple[str, Path], ...]]:
+    from compile.onnx_io import ONNX_TO_NUMPY, external_data_files, load_onnx
 
     model = load_onnx(path, load_external_data=False)
     initializers = {init.name for init in model.graph.initializer}
@@ -120,7 +177,7 @@ def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec,
         return TensorSpec(value.name, ONNX_TO_NUMPY.get(tensor.elem_type, "float32"), dims)
 
     inputs = tuple(spec(v) for v in model.graph.input if v.name not in initializers)
-    return inputs, tuple(spec(v) for v in model.graph.output)
+    return inputs, tuple(spec(v) for v in model.graph.output), tuple(external_data_files(model, path))
 
 
 def _profile_batches(report: dict[str, Any]) -> tuple[tuple[int, ...], int | None, str]:

@@ -11,19 +11,23 @@ from typing import Any
 from compile import __version__
 from compile.errors import UserInputError
 from compile.hashing import hash_bytes
-from compile.package.bundle import RunBundle
+from compile.package.bundle import MACHINE_SPECIFIC, PORTABLE, RunBundle
 
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
 
 
-def file_entry(path: Path) -> dict[str, Any]:
-    data = path.read_bytes()
+def file_entry(source: Path | bytes) -> dict[str, Any]:
+    data = source if isinstance(source, bytes) else source.read_bytes()
     return {"sha256": hash_bytes(data), "bytes": len(data)}
 
 
-def build_manifest(run: RunBundle, fmt: str, files: dict[str, Path]) -> dict[str, Any]:
-    """``files``: path inside the bundle -> file on disk (the manifest itself excluded)."""
+def build_manifest(run: RunBundle, fmt: str, files: dict[str, Path] | dict[str, Path | bytes]) -> dict[str, Any]:
+    """``files``: path inside the bundle -> file on disk or its content (the manifest itself excluded).
+
+    ``built_with.graph`` says what the model file is: ``portable`` (runs on any CPU; the server optimises
+    it at ``load_optimization``), ``machine-specific`` (laid out for ``built_with.isa``), ``engine`` or
+    ``as-built``."""
     report = run.report
     built: dict[str, Any] = {"backend": run.backend}
     if run.sidecar.get("runtime") == "tensorrt":
@@ -33,6 +37,11 @@ def build_manifest(run: RunBundle, fmt: str, files: dict[str, Path]) -> dict[str
     elif run.sidecar:
         built.update({k: run.sidecar[k] for k in ("onnxruntime_version", "providers", "runtime", "build_path")
                       if k in run.sidecar})
+    if run.graph in (PORTABLE, MACHINE_SPECIFIC):
+        session = run.session
+        built.update({"optimization": run.sidecar.get("optimization"), "load_optimization": session.get("load_optimization"),
+                      "isa": session.get("isa"), "built_from": run.shipped.name})
+    built["graph"] = run.graph
     accuracy = report.get("accuracy") or {}
     latency = report.get("latency") or {}
     return {

@@ -1,4 +1,5 @@
-"""A plain tarball of a run: the final artifact, its sidecar, the report and a manifest, under one folder.
+"""A plain tarball of a run: the model file (for an ONNX Runtime CPU run, the portable graph, see
+bundle.py), its sidecar, the report and a manifest, under one folder.
 
 Members are sorted with fixed owner and time, so packaging the same run twice gives the same archive.
 """
@@ -11,6 +12,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from compile.artifacts import sidecar_name
 from compile.fsutil import atomic_path, ensure_writable_dir
 from compile.package.bundle import RunBundle
 from compile.package.manifest import MANIFEST_FILE, build_manifest
@@ -26,12 +28,14 @@ def tarball_name(run: RunBundle) -> str:
 
 def write_tarball(run: RunBundle, out: Path) -> Path:
     ensure_writable_dir(out)
-    files: dict[str, Path] = {run.model_path.name: run.model_path}
-    data = run.model_path.with_name(run.model_path.name + ".data")
-    if data.is_file():
-        files[data.name] = data
-    if run.sidecar_path is not None:
+    files: dict[str, Path | bytes] = {run.shipped.name: run.shipped}
+    for location, data in run.external_files:
+        files[location] = data
+    if run.backend == "tensorrt" and run.sidecar_path is not None:
         files[run.sidecar_path.name] = run.sidecar_path
+    elif run.sidecar:
+        # The settings for the graph shipped (portable: optimise at load), where compile validate finds them.
+        files[sidecar_name(run.shipped.name)] = json.dumps(run.session, indent=2, sort_keys=True).encode() + b"\n"
     for extra in ("report.json", "report.md", "report.html", "trt-build.log"):
         if (run.run_dir / extra).is_file():
             files[extra] = run.run_dir / extra
@@ -40,7 +44,8 @@ def write_tarball(run: RunBundle, out: Path) -> Path:
     with atomic_path(archive) as tmp:
         with tmp.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=FIXED_MTIME) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            entries = sorted([(name, path.read_bytes()) for name, path in files.items()] + [(MANIFEST_FILE, manifest)])
+            entries = sorted([(name, content if isinstance(content, bytes) else content.read_bytes())
+                              for name, content in files.items()] + [(MANIFEST_FILE, manifest)])
             for name, content in entries:
                 info = tarfile.TarInfo(f"{run.name}/{name}")
                 info.size, info.mtime, info.mode = len(content), FIXED_MTIME, 0o644

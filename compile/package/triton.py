@@ -1,11 +1,14 @@
 """A Triton Inference Server model repository for one run.
 
     OUT/<name>/config.pbtxt        platform tensorrt_plan (or backend onnxruntime), bindings, batching
-    OUT/<name>/1/model.plan        the engine (or 1/model.onnx for ONNX Runtime artifacts)
+    OUT/<name>/1/model.plan        the engine (or 1/model.onnx for ONNX Runtime artifacts, with its external data)
     OUT/<name>/<sidecar>.json      the build record (engine sidecar or ONNX Runtime session settings)
     OUT/<name>/manifest.json       hashes, preprocessing, inputs, what built it
 
-``config.pbtxt`` is rendered from plain data (:func:`triton_config`), in protobuf text format.
+``config.pbtxt`` is rendered from plain data (:func:`triton_config`), in protobuf text format; it parses
+with Triton's model-config schema (``inference.ModelConfig``). For an ONNX Runtime CPU run, ``1/model.onnx``
+is the portable graph and the run's session settings become the ONNX Runtime backend's own parameters
+(graph optimisation level, thread counts, execution mode), applied by the server for its own CPU.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from compile.errors import UserInputError
 from compile.fsutil import ensure_writable_dir, write_json_atomic, write_text_atomic
-from compile.package.bundle import RunBundle, TensorSpec
+from compile.package.bundle import MACHINE_SPECIFIC, PORTABLE, RunBundle, TensorSpec
 from compile.package.manifest import MANIFEST_FILE, build_manifest
 
 VERSION_DIR = "1"
@@ -28,6 +31,11 @@ TRITON_DTYPES = {
     "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL",
 }
 DEFAULT_QUEUE_DELAY_US = 100
+#: Our optimisation level -> the ONNX Runtime backend's ``optimization { graph { level } }`` (its source:
+#: -1 basic, 1 extended, 2 disabled). "all" is the backend's default when no graph level is given; no level is
+#: written for it, since 0, proto3's default value, may be dropped on the way to the backend, which then
+#: finds no level to read.
+TRITON_GRAPH_LEVELS = {"basic": -1, "extended": 1, "disable": 2, "all": None}
 
 
 def triton_dtype(dtype: str) -> str:
@@ -61,6 +69,26 @@ def triton_config(run: RunBundle, queue_delay_us: int = DEFAULT_QUEUE_DELAY_US, 
     config["instance_group"] = [{"count": instances, "kind": kind}]
     if run.sidecar.get("runtime") == "onnxruntime-gpu":
         config["optimization"] = {"execution_accelerators": {"gpu_execution_accelerator": [{"name": "tensorrt"}]}}
+    if run.graph in (PORTABLE, MACHINE_SPECIFIC):
+        config.update(ort_session_config(run.session))
+    return config
+
+
+def ort_session_config(session: dict[str, Any]) -> dict[str, Any]:
+    """ONNX Runtime session settings (a build-ort sidecar) as the Triton ONNX Runtime backend's
+    ``optimization`` and ``parameters`` (a map of string values; intra-op threads 0 = one per core)."""
+    level = session.get("load_optimization", "disable")
+    if level not in TRITON_GRAPH_LEVELS:
+        raise UserInputError(f"unknown ONNX Runtime optimisation level '{level}' in the sidecar")
+    threads = {
+        "execution_mode": "1" if session.get("execution_mode") == "parallel" else "0",
+        "inter_op_thread_count": str(session.get("inter_op_threads") or 1),
+        "intra_op_thread_count": str(session.get("intra_op_threads") or 0),
+    }
+    config: dict[str, Any] = {}
+    if TRITON_GRAPH_LEVELS[level] is not None:
+        config["optimization"] = {"graph": {"level": TRITON_GRAPH_LEVELS[level]}}
+    config["parameters"] = [{"key": key, "value": {"string_value": value}} for key, value in threads.items()]
     return config
 
 
@@ -109,17 +137,20 @@ def write_triton_repository(run: RunBundle, out: Path) -> Path:
     (model_dir / VERSION_DIR).mkdir(parents=True)
     files: dict[str, Path] = {}
     model_file = f"{VERSION_DIR}/model.plan" if run.backend == "tensorrt" else f"{VERSION_DIR}/model.onnx"
-    shutil.copyfile(run.model_path, model_dir / model_file)
+    shutil.copyfile(run.shipped, model_dir / model_file)
     files[model_file] = model_dir / model_file
-    data = run.model_path.with_name(run.model_path.name + ".data")
-    if data.is_file():
-        # ONNX external data is found by the location recorded in the graph: keep its file name.
-        shutil.copyfile(data, model_dir / VERSION_DIR / data.name)
-        files[f"{VERSION_DIR}/{data.name}"] = model_dir / VERSION_DIR / data.name
-    if run.sidecar_path is not None:
-        name = "engine.json" if run.backend == "tensorrt" else "build.json"
-        shutil.copyfile(run.sidecar_path, model_dir / name)
-        files[name] = model_dir / name
+    for location, data in run.external_files:
+        # ONNX external data is found by the location recorded in the graph: keep its relative path.
+        target = model_dir / VERSION_DIR / location
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data, target)
+        files[f"{VERSION_DIR}/{location}"] = target
+    if run.backend == "tensorrt" and run.sidecar_path is not None:
+        shutil.copyfile(run.sidecar_path, model_dir / "engine.json")
+        files["engine.json"] = model_dir / "engine.json"
+    elif run.sidecar:
+        write_json_atomic(model_dir / "build.json", run.session)
+        files["build.json"] = model_dir / "build.json"
     write_text_atomic(model_dir / "config.pbtxt", render_pbtxt(triton_config(run)) + "\n")
     files["config.pbtxt"] = model_dir / "config.pbtxt"
     write_json_atomic(model_dir / MANIFEST_FILE, build_manifest(run, "triton", files))

@@ -1,21 +1,27 @@
 """build-ort: the ONNX Runtime artifact for a CPU target, optimised offline once instead of at every load.
 
-The optimised graph is saved with the session settings that produced it (a sidecar JSON), so a
-runner loads it with optimisation off and gets exactly what was validated and measured.
+The optimised graph is saved with the session settings that produced it (a sidecar,
+``model.ort.onnx.compile.json``), so a runner loads it with optimisation off and gets exactly what was
+validated and measured. The sidecar also names the portable graph it was made from, which deploy bundles
+ship (with these settings for the server to apply at load) instead of a graph laid out for this CPU.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact
+from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact, sidecar_name
 from compile.fsutil import write_json_atomic
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import Profile
 from compile.settings import RunSettings
 
 OUTPUT_FILE = "model.ort.onnx"
-SIDECAR_FILE = "model.ort.json"
+SIDECAR_FILE = sidecar_name(OUTPUT_FILE)
+#: The session settings every runner of this tool uses (compile/backends/ort/runner.py), recorded so a
+#: server can apply the same ones: intra-op threads None = one per core.
+SESSION_THREADS = {"intra_op_threads": None, "inter_op_threads": 1, "execution_mode": "sequential"}
 
 
 class BuildOrtOptions(PassOptions):
@@ -64,6 +70,9 @@ class BuildOrtPass(Pass):
             "providers": self.options.providers,
             "intra_op_spinning": False,
             "source_onnx_sha256": source.content_hash(),
+            # The graph before this optimisation: portable to any CPU (relative to the run directory).
+            "source_onnx": _relative(source.path, ctx.run_dir),
+            **SESSION_THREADS,
             "precision": source.precision,
             "sparsity": source.sparsity,
             # Set when the graph is laid out for this CPU; the runner refuses another instruction set.
@@ -79,3 +88,8 @@ def _ort_version() -> str:
     from importlib.metadata import version
 
     return version("onnxruntime")
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    resolved, root = path.resolve(), run_dir.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)

@@ -88,7 +88,7 @@ def remeasure(variants: list[Variant], rounds: int, iterations: int, log: Callab
     import contextlib
     import functools
 
-    from compile.artifacts import RuntimeArtifact
+    from compile.artifacts import RuntimeArtifact, find_sidecar
     from compile.backends import make_runner
     from compile.bench.interleave import measure_interleaved
     from compile.data.generated import generate_inputs
@@ -101,9 +101,10 @@ def remeasure(variants: list[Variant], rounds: int, iterations: int, log: Callab
             if path is None:
                 log(f"  {variant.name}: no final artifact, not re-measured")
                 continue
-            sidecar = path.with_suffix(".json")
-            artifact = RuntimeArtifact(path=path, backend=variant.report.get("backend", "onnxruntime"),
-                                       sidecar=sidecar if sidecar.is_file() else None)
+            found = find_sidecar(path)
+            for warning in found.warnings:
+                log(f"  {variant.name}: warning: {warning}")
+            artifact = RuntimeArtifact(path=path, backend=variant.report.get("backend", "onnxruntime"), sidecar=found.path)
             runner = stack.enter_context(make_runner(artifact, (variant.report.get("latency") or {}).get("threads")))
             specs = tuple(InputSpec.from_dict(d) for d in variant.report.get("inputs", []))
             feed = generate_inputs(specs, 1, seed=3)

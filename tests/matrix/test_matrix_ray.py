@@ -103,7 +103,7 @@ def test_ray_artifacts_travel_back_as_bytes(ray_session: Any, inputs: dict[str, 
             run = json.loads((out / job["report"]).read_text())
             final = out / job["artifact"]
             assert hash_file(final) == run["artifact_sha256"]["final"]
-            assert (out / job["name"] / "model.ort.json").is_file()
+            assert (out / job["name"] / "model.ort.onnx.compile.json").is_file()
             assert not (out / job["name"] / ".stages").exists()  # compiled elsewhere: only the files came back
         assert (scratch / ".cache").is_dir()  # the worker-side folder, with its own shared cache
         assert result.report["stage_runs"]["by_stage"]["simplify"]["executed"] == 1

@@ -36,7 +36,7 @@ def test_second_run_dir_takes_artifact_stages_from_the_shared_cache(tiny_onnx: P
     assert not second["validate"]["cached"] and not second["benchmark"]["cached"]
     assert report["passed"]
     b = tmp_path / "b"
-    assert (b / report["artifacts"]["final"]).is_file() and (b / "model.ort.json").is_file()
+    assert (b / report["artifacts"]["final"]).is_file() and (b / "model.ort.onnx.compile.json").is_file()
     assert report["artifact_sha256"]["final"] == _run(tiny_onnx, tmp_path / "a", None)["artifact_sha256"]["final"]
     # The restored stage is recorded in b's own records, so b's next run reuses it without the cache.
     again = _stages(_run(tiny_onnx, b, None))

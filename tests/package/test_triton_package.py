@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from compile.backends.trt.sidecar import Binding, make_sidecar
@@ -119,20 +120,149 @@ def test_packaging_refuses_a_changed_or_unexplained_engine(tmp_path: Path) -> No
         package_run(tmp_path / "nothing", "tar", tmp_path / "out")
 
 
-def test_triton_repository_for_a_cpu_run(cpu_run: Path, tmp_path: Path) -> None:
+def parse_config(text: str) -> Any:
+    """config.pbtxt read with Triton's own model-config schema (what the server parses it with)."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+def _logits(model: Path, optimization: str = "disable") -> np.ndarray:
+    from compile.backends.ort.runner import open_session
+
+    x = np.random.default_rng(1).uniform(-2, 2, (3, 3, 16, 16)).astype(np.float32)
+    return open_session(model, optimization=optimization).run(None, {"input": x})[0]
+
+
+def test_triton_repository_for_a_cpu_run_ships_the_portable_graph(cpu_run: Path, tmp_path: Path) -> None:
     model_dir = package_run(cpu_run, "triton", tmp_path / "repo", name="tiny classifier")
     assert model_dir.name == "tiny_classifier"
     text = (model_dir / "config.pbtxt").read_text()
     assert 'platform: "onnxruntime_onnx"\nbackend: "onnxruntime"\nmax_batch_size: 32' in text
     assert "kind: KIND_CPU" in text and "preferred_batch_size: [ 8 ]" in text
-    assert (model_dir / "1" / "model.onnx").read_bytes() == (cpu_run / "model.ort.onnx").read_bytes()
+    # Not the graph laid out for this CPU (NCHWc blocks): the one build-ort started from.
+    shipped = (model_dir / "1" / "model.onnx").read_bytes()
+    assert shipped == (cpu_run / "model.simplified.onnx").read_bytes()
+    assert shipped != (cpu_run / "model.ort.onnx").read_bytes()
     import onnx
 
-    onnx.checker.check_model(onnx.load(str(model_dir / "1" / "model.onnx")))
+    served = onnx.load(str(model_dir / "1" / "model.onnx"))
+    onnx.checker.check_model(served)
+    assert {node.domain for node in served.graph.node} == {""}
+    # Triton's ONNX Runtime backend applies the run's settings at load: level "all" is its default (no
+    # graph level), sequential execution, one inter-op thread, intra-op threads = one per core.
+    config = parse_config(text)
+    assert config.platform == "onnxruntime_onnx" and config.max_batch_size == 32
+    assert not config.optimization.HasField("graph")
+    assert {k: v.string_value for k, v in config.parameters.items()} == {
+        "execution_mode": "0", "inter_op_thread_count": "1", "intra_op_thread_count": "0"}
+    # Served as Triton would (optimised at load, here), it computes what the validated artifact computes.
+    np.testing.assert_allclose(_logits(model_dir / "1" / "model.onnx", "all"), _logits(cpu_run / "model.ort.onnx"),
+                               rtol=1e-5, atol=1e-5)
+    build = json.loads((model_dir / "build.json").read_text())
+    assert build["load_optimization"] == "all" and build["isa"] is None and build["graph"] == "portable"
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["built_with"]["onnxruntime_version"]
+    assert manifest["built_with"]["graph"] == "portable" and manifest["built_with"]["isa"] is None
+    assert manifest["built_with"]["built_from"] == "model.simplified.onnx"
     assert manifest["preprocessing"]["crop"] == 16
     assert verify_manifest(model_dir) == []
+
+
+def test_machine_specific_bundle_is_marked_with_its_instruction_set(cpu_run: Path, tmp_path: Path) -> None:
+    from compile.backends.ort.hardware import cpu_isa
+
+    model_dir = package_run(cpu_run, "triton", tmp_path / "repo", machine_specific=True)
+    assert (model_dir / "1" / "model.onnx").read_bytes() == (cpu_run / "model.ort.onnx").read_bytes()
+    config = parse_config((model_dir / "config.pbtxt").read_text())
+    assert config.optimization.graph.level == 2  # the backend's "disabled": optimised offline already
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["built_with"]["graph"] == "machine-specific"
+    assert manifest["built_with"]["isa"] == cpu_isa() and manifest["built_with"]["optimization"] == "all"
+
+
+@pytest.mark.parametrize(("level", "expected"), [("extended", 1), ("basic", -1), ("disable", 2)])
+def test_ort_levels_map_to_the_backend_graph_levels(level: str, expected: int) -> None:
+    from compile.package.triton import ort_session_config
+
+    section = ort_session_config({"load_optimization": level, "intra_op_threads": 4, "inter_op_threads": 1})
+    config = parse_config(render_pbtxt({"name": "m", "backend": "onnxruntime", **section}))
+    assert config.optimization.graph.level == expected
+    assert config.parameters["intra_op_thread_count"].string_value == "4"
+    with pytest.raises(UserInputError, match="unknown ONNX Runtime optimisation level 'fastest'"):
+        ort_session_config({"load_optimization": "fastest"})
+
+
+def test_every_generated_config_parses_with_tritons_schema(cpu_run: Path, tmp_path: Path) -> None:
+    engine = parse_config((package_run(fake_trt_run(tmp_path / "trt"), "triton", tmp_path / "a") / "config.pbtxt").read_text())
+    assert engine.platform == "tensorrt_plan" and engine.max_batch_size == 32
+    assert list(engine.input[0].dims) == [3, 16, 16] and engine.output[0].data_type == model_data_type("TYPE_FP16")
+    assert list(engine.dynamic_batching.preferred_batch_size) == [8, 32]
+    assert engine.instance_group[0].kind == engine.instance_group[0].KIND_GPU
+    flat = parse_config(render_pbtxt(triton_config(read_run(fake_trt_run(tmp_path / "flat", batch_axis=False)))))
+    assert flat.max_batch_size == 0 and list(flat.input[0].dims) == [1, 3, 16, 16]
+    cpu = parse_config((package_run(cpu_run, "triton", tmp_path / "b") / "config.pbtxt").read_text())
+    assert cpu.instance_group[0].kind == cpu.instance_group[0].KIND_CPU
+    assert cpu.input[0].data_type == model_data_type("TYPE_FP32")
+
+
+def model_data_type(name: str) -> int:
+    from tritonclient.grpc import model_config_pb2
+
+    return int(model_config_pb2.DataType.Value(name))
+
+
+def test_portable_graph_with_external_data_is_shipped_whole(cpu_run: Path, tmp_path: Path) -> None:
+    """The portable graph keeps its weights in a file named anything: the bundle carries that file."""
+    import shutil
+
+    import onnx
+
+    from compile.hashing import hash_file
+
+    run = tmp_path / "run"
+    shutil.copytree(cpu_run, run)
+    graph = onnx.load(str(run / "model.simplified.onnx"))
+    onnx.save_model(graph, str(run / "model.simplified.onnx"), save_as_external_data=True, location="weights.bin",
+                    size_threshold=0)
+    sidecar_path = run / "model.ort.onnx.compile.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["source_onnx_sha256"] = hash_file(run / "model.simplified.onnx")
+    sidecar_path.write_text(json.dumps(sidecar))
+    model_dir = package_run(run, "triton", tmp_path / "repo")
+    assert (model_dir / "1" / "weights.bin").read_bytes() == (run / "weights.bin").read_bytes()
+    assert "1/weights.bin" in json.loads((model_dir / "manifest.json").read_text())["files"]
+    np.testing.assert_allclose(_logits(model_dir / "1" / "model.onnx", "all"), _logits(cpu_run / "model.ort.onnx"),
+                               rtol=1e-5, atol=1e-5)
+    archive = package_run(run, "tar", tmp_path / "tar")
+    with tarfile.open(archive) as tar:
+        assert "tiny/weights.bin" in tar.getnames()
+
+
+def test_missing_or_changed_portable_graph_is_refused_with_the_way_out(cpu_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(cpu_run, run)
+    (run / "model.simplified.onnx").write_bytes(b"another graph")
+    with pytest.raises(UserInputError, match="portable graph .* is missing or changed .*--machine-specific"):
+        package_run(run, "triton", tmp_path / "repo")
+    assert (package_run(run, "triton", tmp_path / "repo", machine_specific=True) / "1" / "model.onnx").is_file()
+
+
+def test_run_directories_from_before_the_sidecar_rename_still_package(cpu_run: Path, tmp_path: Path) -> None:
+    """model.ort.json without source_onnx: the portable graph is the report's last ONNX artifact."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(cpu_run, run)
+    sidecar = json.loads((run / "model.ort.onnx.compile.json").read_text())
+    del sidecar["source_onnx"]
+    (run / "model.ort.onnx.compile.json").unlink()
+    (run / "model.ort.json").write_text(json.dumps(sidecar))
+    model_dir = package_run(run, "triton", tmp_path / "repo")
+    assert (model_dir / "1" / "model.onnx").read_bytes() == (run / "model.simplified.onnx").read_bytes()
 
 
 def test_tarball_is_reproducible_and_carries_a_manifest(cpu_run: Path, tmp_path: Path) -> None:
@@ -143,11 +273,19 @@ def test_tarball_is_reproducible_and_carries_a_manifest(cpu_run: Path, tmp_path:
     with tarfile.open(first) as tar:
         names = tar.getnames()
         assert names == sorted(names)
-        assert {"tiny/model.ort.onnx", "tiny/model.ort.json", "tiny/report.json", "tiny/manifest.json"} <= set(names)
+        assert {"tiny/model.simplified.onnx", "tiny/model.simplified.onnx.compile.json", "tiny/report.json",
+                "tiny/manifest.json"} <= set(names)
+        assert "tiny/model.ort.onnx" not in names
         manifest = json.loads(tar.extractfile("tiny/manifest.json").read())  # type: ignore[union-attr]
-        onnx_bytes = tar.extractfile("tiny/model.ort.onnx").read()  # type: ignore[union-attr]
-    assert manifest["format"] == "tar"
-    assert manifest["files"]["model.ort.onnx"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
+        onnx_bytes = tar.extractfile("tiny/model.simplified.onnx").read()  # type: ignore[union-attr]
+        tar.extractall(tmp_path / "x", filter="data")
+    assert manifest["format"] == "tar" and manifest["built_with"]["graph"] == "portable"
+    assert manifest["files"]["model.simplified.onnx"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
+    # On the device side the runner finds the settings beside the graph and optimises it at load.
+    from compile.validate.standalone import resolve_candidate
+
+    candidate = resolve_candidate(str(tmp_path / "x" / "tiny" / "model.simplified.onnx"))
+    assert candidate.artifact.read_sidecar()["load_optimization"] == "all" and candidate.warnings == ()
 
 
 def test_engine_tarball_includes_the_build_log(tmp_path: Path) -> None:
@@ -162,6 +300,9 @@ def test_package_command(cpu_run: Path, tmp_path: Path, capsys: pytest.CaptureFi
     main(["package", str(cpu_run), "--format", "triton", "--out", str(tmp_path / "repo")])
     assert capsys.readouterr().out.strip() == str(tmp_path / "repo" / "tiny")
     assert (tmp_path / "repo" / "tiny" / "config.pbtxt").is_file()
+    main(["package", str(cpu_run), "--machine-specific", "--out", str(tmp_path / "native")])
+    assert (tmp_path / "native" / "tiny" / "1" / "model.onnx").read_bytes() == (cpu_run / "model.ort.onnx").read_bytes()
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main(["package", str(tmp_path / "missing"), "--format", "tar"])
     assert exit_.value.code == 2
