@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from compile.models.spec import InputSpec
 
 ENGINE_FILE = "model.plan"
-SIDECAR_FILE = "model.plan.json"
+SIDECAR_FILE = "model.plan.compile.json"  # <engine>.compile.json: a name no user file has by chance
 LAYERS_FILE = "model.plan.layers.json"
 ORT_MODEL_FILE = "model.trt-ep.onnx"
-ORT_SIDECAR_FILE = "model.trt-ep.onnx.json"
+ORT_SIDECAR_FILE = "model.trt-ep.onnx.compile.json"
 BUILD_LOG = "trt-build.log"
 #: How many of the slowest layers the report lists.
 TOP_LAYERS = 20

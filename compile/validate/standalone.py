@@ -47,11 +47,8 @@ class Candidate:
     artifact: RuntimeArtifact
     default_reference: str | None
     description: str
-
-
-def _sidecar_for(path: Path) -> Path | None:
-    sidecar = path.with_suffix(".json")
-    return sidecar if sidecar.is_file() else None
+    #: Files beside the candidate passed over as not being its sidecar (compile/artifacts.py find_sidecar).
+    warnings: tuple[str, ...] = ()
 
 
 def _from_run(report_path: Path) -> Candidate:
@@ -70,25 +67,30 @@ def _from_run(report_path: Path) -> Candidate:
         onnx_path = Path(onnx_rel) if Path(onnx_rel).is_absolute() else run_dir / onnx_rel
         reference = str(onnx_path) if onnx_path.is_file() and onnx_path.resolve() != path.resolve() else None
     candidate = _from_file(path)
-    return Candidate(candidate.artifact, reference, f"{final} of run {run_dir}")
+    return Candidate(candidate.artifact, reference, f"{final} of run {run_dir}", candidate.warnings)
 
 
 def _from_file(path: Path) -> Candidate:
-    sidecar = _sidecar_for(path)
+    from compile.artifacts import find_sidecar
+
+    found = find_sidecar(path)
+    sidecar = found.path
     if path.suffix in ENGINE_SUFFIXES:
-        return Candidate(RuntimeArtifact(path=path, backend="tensorrt", sidecar=sidecar), None, f"TensorRT engine {path.name}")
+        return Candidate(RuntimeArtifact(path=path, backend="tensorrt", sidecar=sidecar), None, f"TensorRT engine {path.name}",
+                         found.warnings)
     if path.suffix != ".onnx":
         raise UserInputError(f"candidate {path} is neither an ONNX file, an engine ({', '.join(ENGINE_SUFFIXES)}) nor a run")
     if sidecar is not None:
-        settings = json.loads(sidecar.read_text(encoding="utf-8"))
+        settings = found.data
         backend = settings.get("backend", "onnxruntime")
         return Candidate(RuntimeArtifact(path=path, backend=backend, sidecar=sidecar, precision=settings.get("precision", "fp32")),
-                         None, f"{path.name} ({backend} artifact)")
+                         None, f"{path.name} ({backend} artifact)", found.warnings)
     # A plain ONNX file: ONNX Runtime optimises it at load, as a user running it directly would.
     scratch = Path(tempfile.mkdtemp(prefix="compile-validate-"))
     sidecar = scratch / "candidate.json"
     sidecar.write_text(json.dumps({"backend": "onnxruntime", "load_optimization": "extended"}), encoding="utf-8")
-    return Candidate(RuntimeArtifact(path=path, backend="onnxruntime", sidecar=sidecar), None, f"ONNX file {path.name}")
+    return Candidate(RuntimeArtifact(path=path, backend="onnxruntime", sidecar=sidecar), None, f"ONNX file {path.name}",
+                     found.warnings)
 
 
 def resolve_candidate(text: str) -> Candidate:
@@ -125,7 +127,7 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
     data = build_eval_set(info, request.data, request.samples, request.seed)
     log(f"validating {candidate.description} against {reference_text} on {data.description}")
     ref_outputs, ref_desc = reference_outputs(reference, data, request.weights)
-    warnings: list[str] = list(info.warnings)
+    warnings: list[str] = list(info.warnings) + list(candidate.warnings)
     labels = data.labels
     if labels is not None and (classes := class_count(ref_outputs)) is not None and max(labels) >= classes:
         if request.data is not None:
