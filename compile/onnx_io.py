@@ -85,8 +85,9 @@ def check_onnx(model: onnx.ModelProto, where: str) -> None:
     try:
         onnx.checker.check_model(model, full_check=False)
     except onnx.checker.ValidationError as err:
-        first = str(err).strip().splitlines()[0]
-        raise OnnxModelError(f"{where} fails the ONNX checker: {first}") from err
+        from compile.errors import error_cause
+
+        raise OnnxModelError(f"{where} fails the ONNX checker: {error_cause(err)}") from err
 
 
 def save_onnx(model: onnx.ModelProto, path: Path) -> None:

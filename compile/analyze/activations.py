@@ -55,7 +55,9 @@ def iterate_with_outputs(model: onnx.ModelProto, names: list[str], batches: Iter
         session = ort.InferenceSession(exposed.SerializeToString(), session_options(optimization="disable"),
                                        providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - ORT raises its own types
-        raise OnnxModelError(f"ONNX Runtime cannot run the graph to measure it: {str(err).strip().splitlines()[0]}") from err
+        from compile.errors import error_cause
+
+        raise OnnxModelError(f"ONNX Runtime cannot run the graph to measure it: {error_cause(err)}") from err
     for feeds in batches:
         values = session.run(names, feeds)
         yield dict(zip(names, values, strict=True))

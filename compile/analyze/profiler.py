@@ -42,7 +42,9 @@ def profile_nodes(model_path: Path, feeds: dict[str, Any], iterations: int = 20,
         try:
             session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001
-            raise OnnxModelError(f"ONNX Runtime cannot profile {model_path.name}: {str(err).strip().splitlines()[0]}") from err
+            from compile.errors import error_cause
+
+            raise OnnxModelError(f"ONNX Runtime cannot profile {model_path.name}: {error_cause(err)}") from err
         for _ in range(warmup + iterations):
             session.run(None, feeds)
         trace = Path(session.end_profiling())

@@ -117,8 +117,9 @@ def tensor_nsr(float_model: Path, qdq_model: Path, batches: Iterable[dict[str, n
                 options.log_severity_level = 3
                 sessions.append(ort.InferenceSession(str(augmented), options, providers=["CPUExecutionProvider"]))
             except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot augment or load
-                text = str(err).strip()
-                raise PassError(f"sensitivity: cannot augment the {label} model: {text.splitlines()[0][:300] if text else err}") from err
+                from compile.errors import error_cause
+
+                raise PassError(f"sensitivity: cannot augment the {label} model: {error_cause(err)}") from err
         names = [[o.name for o in s.get_outputs()] for s in sessions]
         seen = 0
         for feed in batches:

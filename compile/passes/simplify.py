@@ -45,7 +45,9 @@ class SimplifyPass(Pass):
         try:
             slim = onnxslim.slim(model)
         except Exception as err:  # noqa: BLE001 - onnxslim raises whatever its passes raise
-            raise self.fail(f"onnxslim failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
+            from compile.errors import error_cause
+
+            raise self.fail(f"onnxslim failed: {error_cause(err)}") from err
         check_onnx(slim, "the simplified graph")
         set_model_info(slim, info)
         out = ctx.output_path(OUTPUT_FILE)

@@ -78,5 +78,6 @@ class OrtGpuRunner(OrtRunner):
         try:
             self.session = ort.InferenceSession(str(self.path), session_options(None, "extended"), providers=providers)
         except Exception as err:  # noqa: BLE001 - ORT raises its own exception types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise OnnxModelError(f"ONNX Runtime (GPU) cannot load {self.path.name}: {first}") from err
+            from compile.errors import error_cause
+
+            raise OnnxModelError(f"ONNX Runtime (GPU) cannot load {self.path.name}: {error_cause(err)}") from err
