@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from compile import __version__
 from compile.artifacts import (
     ONNX,
     REFERENCE_KIND,
@@ -38,9 +39,11 @@ from compile.passes.registry import get_pass_class
 from compile.profiles import Profile, load_profile
 from compile.settings import RunSettings
 from compile.stage_cache import SharedStageCache
-from compile.validate.gates import GateResult, evaluate_gates
+from compile.validate.gates import GateResult, check_gate_names, evaluate_gates
 
 STAGES_DIR = ".stages"
+#: Bump when what a stage record holds, or how it is read back, changes meaning.
+STAGE_RECORD_FORMAT = 2
 LOCK_FILE = ".lock"
 LOCK_WAIT_S = 0.0
 
@@ -143,6 +146,7 @@ class Pipeline:
         self.profile = profile or load_profile(settings.profile)
         self.precision = settings.resolved_precision(self.profile.precision.default)
         check_run_against_profile(self.profile, settings, self.precision)
+        check_gate_names(settings.gates, "gate")
         self.settings = replace(settings, precision=self.precision)
         self.run_dir = settings.run_dir(self.profile.name, self.precision)
         self.log = log
@@ -240,11 +244,7 @@ class Pipeline:
         inputs = {kind: state[kind] for kind in (*pass_.consumes, *pass_.uses) if kind in state}
         work_dir = self.run_dir / f".work-{pass_.name}"
         ctx = PassContext(self.settings, self.profile, self.run_dir, work_dir, dict(state), self.log, self.model_info)
-        key = hash_json({
-            "pass": pass_.name, "version": pass_.version, "options": pass_.options.model_dump(mode="json"),
-            "inputs": {kind: artifact.content_hash() for kind, artifact in inputs.items()},
-            "extra": pass_.cache_inputs(ctx),
-        })
+        key = stage_key(pass_, {kind: artifact.content_hash() for kind, artifact in inputs.items()}, pass_.cache_inputs(ctx))
         record_path = self.run_dir / STAGES_DIR / f"{index:02d}-{pass_.name}.json"
         started = time.perf_counter()
         if not self.settings.force and (cached := self._load_cached(record_path, key)) is not None:
@@ -307,6 +307,18 @@ class Pipeline:
                           report=record.get("report", {}), metrics=record.get("metrics", {}), warnings=record.get("warnings", []))
 
 
+def stage_key(pass_: Pass, input_hashes: dict[str, str], extra: dict[str, Any]) -> str:
+    """The cache key of one stage: everything its output depends on. The pass (name, version, resolved
+    options), its input artifacts' content hashes, what else it reads (``cache_inputs``: data, machine),
+    and the code: the tool's version and the stage record's format (a record written by other code
+    is never taken for this code's)."""
+    return hash_json({
+        "pass": pass_.name, "version": pass_.version, "options": pass_.options.model_dump(mode="json"),
+        "inputs": input_hashes, "extra": extra,
+        "code": {"compile": __version__, "record_format": STAGE_RECORD_FORMAT},
+    })
+
+
 def _initial_model_info(source: Artifact) -> ModelInfo | None:
     if isinstance(source, OnnxModel):
         from compile.onnx_io import inspect_source_onnx
@@ -347,4 +359,4 @@ def run(settings: RunSettings, log: Callable[[str], None] = print) -> RunResult:
     return Pipeline(settings, log=log).run()
 
 
-__all__ = ["Pipeline", "RunResult", "StageOutcome", "run", "check_run_against_profile", "PassError", "RuntimeArtifact"]
+__all__ = ["Pipeline", "RunResult", "StageOutcome", "run", "check_run_against_profile", "stage_key", "PassError", "RuntimeArtifact"]

@@ -192,6 +192,13 @@ class Profile(_Strict):
             raise ValueError("backend 'tensorrt' needs device 'gpu'")
         if self.build.dla_core is not None and self.build.dla_core >= self.hardware.dla_cores:
             raise ValueError(f"build.dla_core = {self.build.dla_core} but hardware.dla_cores = {self.hardware.dla_cores}")
+        if self.build.dla_core is not None:
+            # DLA has no dynamic shapes; with GPU fallback a range would move every layer to the GPU silently.
+            ranged = [name for name, s in self.shapes.inputs.items() if s.min != s.max]
+            if self.shapes.min_batch != self.shapes.max_batch or ranged:
+                what = f"shapes.inputs {ranged}" if ranged else f"batch {self.shapes.min_batch}..{self.shapes.max_batch}"
+                raise ValueError(f"build.dla_core = {self.build.dla_core} needs static shapes (DLA has no dynamic "
+                                 f"shapes), but {what} is a range: set min = opt = max")
         if self.backend == "tensorrt" and self.sparsity.allowed and not self.hardware.sparse_tensor_cores:
             raise ValueError("sparsity.allowed = true on hardware without sparse tensor cores")
         if self.hardware.tensorrt_major is not None and self.hardware.tensorrt_major < 10:
@@ -256,6 +263,11 @@ def parse_profile(data: dict[str, Any], source: str = "<memory>") -> Profile:
             close = difflib.get_close_matches(entry.name, sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ProfileError(f"invalid profile {source}: passes: unknown pass '{entry.name}'{hint}")
+    from compile.validate.gates import unknown_gate_problem
+
+    for name in profile.gates:
+        if (problem := unknown_gate_problem(name)) is not None:
+            raise ProfileError(f"invalid profile {source}: gates.{name}: {problem}")
     return profile
 
 

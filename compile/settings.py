@@ -26,6 +26,9 @@ class RunSettings:
     data: Path | None = None
     #: Weights file loaded with ``weights_only=True`` into the model.
     weights: Path | None = None
+    #: Validation inputs (``--samples``); ``None``: every input of ``data`` when given, else the profile's
+    #: ``[validation] samples`` of the embedded set (see :meth:`validation_samples`).
+    samples: int | None = None
     #: Calibration image folder (INT8); ``None`` uses the embedded sample.
     calib: Path | None = None
     calib_size: int | None = None
@@ -42,6 +45,11 @@ class RunSettings:
     #: ``None`` keeps the cache per run directory only. ``compile matrix`` sets it to OUT/.cache.
     cache_dir: Path | None = None
 
+    def validation_samples(self, profile_samples: int) -> int | None:
+        """How many inputs validation (and the mixed-precision search) use: ``--samples`` when given; else all
+        of the user's ``--data`` (``None``); else the profile's count of the embedded set."""
+        return validation_samples(self.samples, self.data, profile_samples)
+
     def resolved_precision(self, profile_default: str) -> str:
         return self.precision or profile_default
 
@@ -52,3 +60,11 @@ class RunSettings:
         stem = stem.replace(":", "_").replace("/", "_").replace(".", "_")
         suffix = "" if self.sparsity == "dense" else "-sparse24"
         return DEFAULT_RUNS_DIR / f"{stem}-{profile_name}-{precision}{suffix}"
+
+
+def validation_samples(samples: int | None, data: Path | None, profile_samples: int) -> int | None:
+    """``samples`` when given; else ``None`` (every input) for the user's own ``data``; else ``profile_samples``
+    of the embedded set. The user's data is never cut silently."""
+    if samples is not None:
+        return samples
+    return None if data is not None else profile_samples

@@ -12,6 +12,10 @@ same time, the first rename wins and the other simply discards its copy. Restore
 hard-linked into the run directory when the file system allows it (passes always replace files by
 rename, never write into them), else copied; their hash is checked against the record before use.
 Only stages that produce an artifact are shared; measuring stages always run in each run.
+
+The key (``compile.pipeline.stage_key``) covers the tool's version and the stage record's format;
+entries sit in a folder named after this cache's own layout (``ENTRY_FORMAT``), so a cache filled by
+code that laid entries out differently is never read.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any
 from compile.hashing import hash_file
 
 RECORD_FILE = "record.json"
+#: Bump when an entry's layout (files, record fields, relative paths) changes meaning.
+ENTRY_FORMAT = 1
 #: Artifact fields that name files (see compile.artifacts).
 FILE_FIELDS = ("path", "sidecar")
 
@@ -63,7 +69,9 @@ class SharedStageCache:
     """Stage outputs and records by cache key, shared by every run that points at ``root``."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        #: ``root`` as given (``RunSettings.cache_dir``); entries of this layout live in one folder below it.
+        self.base = Path(root)
+        self.root = self.base / f"entries-v{ENTRY_FORMAT}"
 
     def entry(self, key: str) -> Path:
         return self.root / key

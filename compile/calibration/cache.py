@@ -46,10 +46,15 @@ def user_cache_folder(subdir: str, fallback: Path) -> Path:
 
 
 def cache_key(model_hash: str, data_identity: dict[str, Any], method: str, method_options: dict[str, Any]) -> str:
+    """Everything the ranges depend on: the model, the data, the method and its options, and the code that
+    computed them (this tool's version, ``FORMAT_VERSION``, ONNX Runtime's calibrator's minor version)."""
     import onnxruntime
 
-    return hash_json({"format": FORMAT_VERSION, "model": model_hash, "data": data_identity, "method": method,
-                      "options": method_options, "onnxruntime": ".".join(onnxruntime.__version__.split(".")[:2])})
+    from compile import __version__
+
+    return hash_json({"format": FORMAT_VERSION, "compile": __version__, "model": model_hash, "data": data_identity,
+                      "method": method, "options": method_options,
+                      "onnxruntime": ".".join(onnxruntime.__version__.split(".")[:2])})
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,14 @@ import click
 from compile.settings import RunSettings
 
 F = Callable[..., Any]
+
+
+def _set_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # An environment switch, so worker processes (matrix, subprocess builds) see it too.
+    if value:
+        from compile.models.registry import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"
 
 
 def run_options(func: F) -> F:
@@ -23,7 +32,11 @@ def run_options(func: F) -> F:
         click.option("--sparsity", type=click.Choice(["dense", "2:4"]), default="dense", show_default=True),
         click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run directory (default: runs/MODEL-PROFILE-PRECISION)."),
         click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder for validation (labels.csv or class subfolders)."),
+        click.option("--samples", type=click.IntRange(min=1), default=None,
+                     help="Inputs to validate on (default: all of --data; without --data, the profile's count of the embedded sample)."),
         click.option("--weights", type=click.Path(path_type=Path), default=None, help="State dict loaded with weights_only=True."),
+        click.option("--offline", is_flag=True, expose_value=False, callback=_set_offline,
+                     help="Never download pretrained torchvision weights (same as COMPILE_OFFLINE=1)."),
         click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration image folder (INT8)."),
         click.option("--calib-size", type=click.IntRange(min=1), default=None),
         click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None),
@@ -53,6 +66,7 @@ def settings_from_options(options: dict[str, Any]) -> RunSettings:
         sparsity=options["sparsity"],
         out=options["out"],
         data=options["data"],
+        samples=options.get("samples"),
         weights=options["weights"],
         calib=options["calib"],
         calib_size=options["calib_size"],

@@ -36,7 +36,9 @@ def finish(report: dict[str, Any], where: Path | str, options: dict[str, Any], l
     for warning in report.get("warnings", []) if report.get("kind") == "validate" else []:
         log(f"warning: {warning}")
     write_ci_outputs(report, options.get("junit"), options.get("summary"))
-    click.echo(f"{'PASSED' if report['passed'] else 'FAILED'}: {where}")
+    skipped = [gate["name"] for gate in report.get("gates", []) if gate.get("skipped")]
+    note = f" ({len(skipped)} gate{'s' if len(skipped) > 1 else ''} skipped, not measured: {', '.join(skipped)})" if skipped else ""
+    click.echo(f"{'PASSED' if report['passed'] else 'FAILED'}{note}: {where}")
     if not report["passed"]:
         sys.exit(1)
 

@@ -32,7 +32,8 @@ _PIPELINE_DEFAULTS = {"sparsity": "dense", "weights": None, "calib": None, "cali
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="State dict for the reference, loaded with weights_only=True.")
 @click.option("--profile", "-p", default=None, help="Profile whose gates (and benchmark settings) apply (default: local GPU's, else cpu).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None, help="MODEL form: the variant to build.")
-@click.option("--samples", type=click.IntRange(min=1), default=None, help="Inputs to validate on (default: the profile's).")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Inputs to validate on (default: all of --data; without --data, the profile's count of the embedded sample).")
 @click.option("--seed", type=int, default=None, help="Seed for generated inputs and the bootstrap (default: the profile's).")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
               help="Level of the bootstrap intervals (gates on <metric>_lcb / _ucb use it).")
@@ -75,6 +76,7 @@ def _log(options: dict[str, Any]) -> Any:
 def _standalone(options: dict[str, Any], gates: dict[str, float]) -> None:
     from compile.cli.run_cmd import finish
     from compile.profiles import default_profile_name, load_profile
+    from compile.settings import validation_samples
     from compile.validate.standalone import StandaloneRequest, validate_standalone
 
     if options["candidate"] is None:
@@ -82,7 +84,7 @@ def _standalone(options: dict[str, Any], gates: dict[str, float]) -> None:
     profile = load_profile(options["profile"] or default_profile_name())
     request = StandaloneRequest(
         candidate=options["candidate"], reference=options["reference"], data=options["data"], weights=options["weights"],
-        samples=options["samples"] or profile.validation.samples,
+        samples=validation_samples(options["samples"], options["data"], profile.validation.samples),
         seed=options["seed"] if options["seed"] is not None else profile.validation.seed,
         confidence=options["confidence"], gates=gates, benchmark=options["benchmark"], baseline=options["baseline"],
         max_accuracy_regression=options["max_accuracy_regression"],

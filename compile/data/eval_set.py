@@ -16,6 +16,10 @@ from compile.models.spec import ModelInfo
 EMBEDDED_IMAGES = Path(__file__).resolve().parent.parent / "assets" / "imagenet-sample"
 
 
+#: Generated inputs when nothing says how many (generated data has no natural size).
+DEFAULT_GENERATED = 64
+
+
 @dataclass
 class EvalSet:
     feeds: dict[str, np.ndarray]
@@ -23,6 +27,8 @@ class EvalSet:
     description: str
     source: str
     skipped: list[str] = field(default_factory=list)
+    #: Inputs the data offered (``size`` of them are used); ``None``: as many as were made (generated).
+    available: int | None = None
 
     @property
     def size(self) -> int:
@@ -32,7 +38,7 @@ class EvalSet:
         return [{name: array[i:i + batch_size] for name, array in self.feeds.items()} for i in range(0, self.size, batch_size)]
 
 
-def data_identity(info: ModelInfo, data: Path | None, samples: int, seed: int) -> str:
+def data_identity(info: ModelInfo, data: Path | None, samples: int | None, seed: int) -> str:
     """What the eval set depends on, for cache keys, without reading any image."""
     if info.is_image_model:
         folder = data or EMBEDDED_IMAGES
@@ -40,21 +46,25 @@ def data_identity(info: ModelInfo, data: Path | None, samples: int, seed: int) -
     return f"generated:{seed}:{samples}:{[s.to_dict() for s in info.inputs]}"
 
 
-def build_eval_set(info: ModelInfo, data: Path | None, samples: int, seed: int = 0) -> EvalSet:
+def build_eval_set(info: ModelInfo, data: Path | None, samples: int | None, seed: int = 0) -> EvalSet:
+    """The first ``samples`` inputs of ``data`` (every one when ``None``), else of the embedded sample or
+    generated. The description says how many of how many were used (``64 of 500 images from DIR``)."""
     if not info.is_image_model:
         if data is not None:
             raise UserInputError(f"--data gives images, but {info.name} takes {', '.join(f'{s.name} ({s.dtype})' for s in info.inputs)}")
-        feeds = generate_inputs(info.inputs, samples, seed=seed)
-        return EvalSet(feeds, None, f"{samples} generated inputs (seed {seed}, value ranges from the input specs)", "generated")
+        count = samples if samples is not None else DEFAULT_GENERATED
+        feeds = generate_inputs(info.inputs, count, seed=seed)
+        return EvalSet(feeds, None, f"{count} generated inputs (seed {seed}, value ranges from the input specs)", "generated")
     assert info.preprocessing is not None
-    folder: ImageFolder = scan_image_folder(data or EMBEDDED_IMAGES).take(samples)
+    everything = scan_image_folder(data or EMBEDDED_IMAGES)
+    folder: ImageFolder = everything.take(samples)
     images, labels = load_images(folder, info.preprocessing, limit=samples)
     name = info.inputs[0].name
     where = str(data) if data else "the embedded ImageNet sample"
     labeled = all(label is not None for label in labels)
-    description = f"{len(labels)} images from {where}" + (" with labels" if labeled else " (no labels)")
+    description = f"{len(labels)} of {len(everything)} images from {where}" + (" with labels" if labeled else " (no labels)")
     if folder.skipped:
         description += f", {len(folder.skipped)} unreadable skipped"
     return EvalSet({name: images}, [int(x) for x in labels if x is not None] if labeled else None, description,
-                   "images", skipped=list(folder.skipped))
+                   "images", skipped=list(folder.skipped), available=len(everything))
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from compile import __version__
 from compile.fsutil import write_json_atomic, write_text_atomic
 from compile.matrix.pareto import Point, pareto_front
+from compile.report.build import strip_ansi
 
 if TYPE_CHECKING:
     from compile.matrix.plan import MatrixJob, MatrixPlan, SharedPrefix
@@ -62,7 +63,7 @@ def job_entry(out: Path, job: MatrixJob, result: JobResult) -> dict[str, Any]:
         "latency": {k: latency[k] for k in LATENCY_KEYS if _number(latency.get(k)) is not None},
         "artifact": artifact,
         "report": f"{job.name}/report.json" if report and (out / job.name / "report.json").is_file() else None,
-        "error": result.error,
+        "error": strip_ansi(result.error) if result.error else result.error,
         "error_type": result.error_type,
         "failed_gates": [g["name"] for g in report.get("gates", []) if not g.get("passed") and not g.get("skipped")],
         "seconds": round(result.seconds, 3),

@@ -159,10 +159,11 @@ def retime(candidates: list[Candidate], info: Any, log: Callable[[str], None], r
 
 def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestResult:
     """Compile every candidate precision of ``settings.profile`` and choose; the Python API of ``--precision best``."""
-    from compile.errors import CompileError
-    from compile.fsutil import ensure_writable_dir, write_json_atomic
+    from compile.errors import CompileError, UserInputError
+    from compile.fsutil import ensure_writable_dir
     from compile.pipeline import Pipeline
     from compile.profiles import load_profile
+    from compile.report.build import write_report
 
     started = time.perf_counter()
     profile = load_profile(settings.profile)
@@ -170,6 +171,7 @@ def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestR
     ensure_writable_dir(root)
     cache_dir = settings.cache_dir or root / ".cache"
     built: dict[str, Candidate] = {}
+    first_error: CompileError | None = None
     info = None
     for precision in BUILD_ORDER:
         reason = rejection_before_build(precision, profile, built)
@@ -184,6 +186,7 @@ def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestR
             pipeline = Pipeline(sub, profile=profile, log=_prefixed(log, f"  [{precision}] "))
             result = pipeline.run()
         except CompileError as err:
+            first_error = first_error or err
             built[precision] = Candidate(precision, ERROR, reason=f"error: {err}", seconds=time.perf_counter() - began)
             log(f"[best] {precision}: {err}")
             continue
@@ -193,11 +196,17 @@ def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestR
         log(f"[best] {precision}: {c.status}" + (f" ({c.reason})" if c.reason else "")
             + (f", p50 {c.latency_ms:.3f} ms" if c.latency_ms is not None else ""))
     candidates = [built[name] for name in CANDIDATES if name in built]
+    if not any(c.run_dir for c in candidates):
+        # Nothing compiled: the cause is the model or the input, not a precision (exit 2, not "failed").
+        if first_error is not None:
+            raise first_error
+        raise UserInputError("--precision best: no candidate precision could be compiled: "
+                             + "; ".join(f"{c.precision} {c.reason}" for c in candidates))
     retime(candidates, info, log)
     chosen = choose(candidates)
     explain(candidates, chosen)
     report = best_report(settings, profile.name, root, candidates, chosen, time.perf_counter() - started)
-    write_json_atomic(root / "report.json", report)
+    write_report(root, report)
     return BestResult(root, chosen, candidates, report)
 
 
@@ -207,41 +216,62 @@ def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
 
 def best_report(settings: RunSettings, profile: str, root: Path, candidates: list[Candidate], chosen: Candidate | None,
                 seconds: float) -> dict[str, Any]:
-    """The combined report: every candidate, the choice, and the chosen run's gates and final artifact."""
-    import json
+    """The combined report: every candidate and the choice, in the schema of every report. The model, the
+    accuracy, latency, metrics, gates, stages and artifacts are those of the chosen candidate's run (when
+    none passes, of the highest precision that compiled; ``figures_from`` names it), paths relative to
+    the run directory."""
+    from compile.report.build import finalize_report
 
-    report: dict[str, Any] = {
+    base = chosen or next((c for c in candidates if _sub_report(c)), None)
+    sub = _sub_report(base) if base is not None else {}
+    if base is None or not sub:
+        raise AssertionError("best_report needs at least one compiled candidate")
+    assert base.run_dir is not None  # a candidate with a report has a run directory
+    report: dict[str, Any] = dict(sub)
+    report.update({
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": settings.model,
         "profile": profile,
         "precision": "best",
         "chosen": chosen.precision if chosen else None,
+        "figures_from": base.precision,
         "passed": chosen is not None,
+        "artifacts": {name: _rebase(path, Path(base.run_dir), root) for name, path in (sub.get("artifacts") or {}).items()},
         "candidates": [c.to_dict() for c in candidates],
         "seconds": round(seconds, 3),
         "note": "latencies of passing candidates are re-measured side by side; on a shared machine differences "
                 "smaller than the reported spread are noise",
-        "gates": [],
-        "artifacts": {},
-    }
+        "warnings": [f"{c.precision}: {w}" for c in candidates for w in _sub_report(c).get("warnings", [])],
+    })
     mixed = next((c for c in candidates if c.precision == "mixed" and c.float_layers is not None), None)
     if mixed is not None:
         report["float_layers"] = mixed.float_layers
         report["search_cost"] = mixed.search_cost
     if chosen is None:
         report["verdict"] = "no candidate passes the gates"
-        return report
-    if chosen.run_dir:
-        try:
-            sub = json.loads((Path(chosen.run_dir) / "report.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            sub = {}
-        report["gates"] = sub.get("gates", [])
-        final = sub.get("artifacts", {}).get("final")
-        if final:
-            path = Path(final) if Path(final).is_absolute() else Path(chosen.run_dir) / final
-            report["artifacts"] = {"final": str(path.resolve().relative_to(root.resolve())) if path.resolve().is_relative_to(root.resolve()) else str(path)}
-    report["verdict"] = f"{chosen.precision}: the fastest candidate that passes ({chosen.latency_ms:.3f} ms)"
-    return report
+    else:
+        report["verdict"] = f"{chosen.precision}: the fastest candidate that passes ({chosen.latency_ms:.3f} ms)"
+    return finalize_report(report)
+
+
+def _sub_report(candidate: Candidate | None) -> dict[str, Any]:
+    """A compiled candidate's own report.json (empty when it has none)."""
+    import json
+
+    if candidate is None or not candidate.run_dir:
+        return {}
+    try:
+        report = json.loads((Path(candidate.run_dir) / "report.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def _rebase(path: str, run_dir: Path, root: Path) -> str:
+    """A path of a candidate's report (relative to its run directory) made relative to the best run's root."""
+    full = Path(path) if Path(path).is_absolute() else run_dir / path
+    resolved = full.resolve()
+    return str(resolved.relative_to(root.resolve())) if resolved.is_relative_to(root.resolve()) else str(full)
 
 
 def run_best_command(settings: RunSettings, until: str | None, after: Any, log: Callable[[str], None]) -> tuple[dict[str, Any], Path]:

@@ -16,7 +16,7 @@ def describe_folder(folder: Path | None) -> str:
     return str(folder) if folder is not None else "the embedded ImageNet sample"
 
 
-def data_overlap(info: ModelInfo, data: Path | None, samples: int, calib: Path | None, calib_size: int) -> str | None:
+def data_overlap(info: ModelInfo, data: Path | None, samples: int | None, calib: Path | None, calib_size: int) -> str | None:
     """A warning when the validation inputs overlap the calibration inputs, else ``None``."""
     if not info.is_image_model:
         return ("validation and calibration data overlap: both are generated inputs from the same seed (the model "

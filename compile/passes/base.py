@@ -84,6 +84,9 @@ class Pass:
     version: ClassVar[str] = "1"
     #: Measuring passes are cheap to rerun but their figures are kept for the report.
     Options: ClassVar[type[PassOptions]] = PassOptions
+    #: Names of the figures ``run`` may put in ``PassResult.metrics`` (fnmatch patterns such as ``p50_ms_b*``;
+    #: ``<metric>.*`` for per-output figures): gates naming anything no pass declares are rejected.
+    metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         try:
@@ -94,6 +97,11 @@ class Pass:
                 for e in err.errors()
             )
             raise ProfileError(f"pass '{self.name}': {problems}") from err
+
+    @classmethod
+    def metric_names(cls) -> tuple[str, ...]:
+        """The metric names this pass can measure (``metrics``; a pass whose names depend on code may compute them)."""
+        return cls.metrics
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:

@@ -34,6 +34,12 @@ class BenchmarkPass(Pass):
     version = "2"
 
     @classmethod
+    def metric_names(cls) -> tuple[str, ...]:
+        from compile.bench.suite import HEADLINE
+
+        return (*HEADLINE, *(f"{name}_b*" for name in HEADLINE))
+
+    @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
         b = profile.benchmark
         return {"batch_sizes": profile.shapes.batch_sizes, "warmup": b.warmup, "iterations": b.iterations,

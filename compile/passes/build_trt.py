@@ -60,6 +60,7 @@ class BuildTrtPass(Pass):
     produces = RUNTIME
     Options = BuildTrtOptions
     options: BuildTrtOptions
+    metrics = ("trt_with_copies_p50_ms", "trt_device_p50_ms", "trt_device_graph_p50_ms")
     version = "1"
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:

@@ -44,8 +44,9 @@ BATCH = 16
 
 
 class MixedPrecisionOptions(QuantizeInt8Options):
-    #: Validation inputs each candidate is measured on (default: the profile's ``validation.samples``).
-    samples: int = Field(default=64, ge=1)
+    #: Validation inputs each candidate is measured on: those validate uses (``RunSettings.validation_samples``;
+    #: ``None``: every input of the data).
+    samples: int | None = Field(default=64, ge=1)
     seed: int = 0
     #: Inputs the one-pass sensitivity analysis runs on, and their batch.
     sensitivity_samples: int = Field(default=8, ge=1)
@@ -77,12 +78,13 @@ class MixedPrecisionPass(Pass):
     produces = ONNX
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
+    metrics = ("float_layers", "search_evaluations", "search_seconds", "search_top1_agreement")
     version = "6"
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
         resolved = QuantizeInt8Pass.resolve_options({}, profile, settings)
-        resolved.update({"samples": profile.validation.samples, "seed": profile.validation.seed,
+        resolved.update({"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed,
                          "gates": {**profile.gates, **settings.gates}})
         if profile.backend == "onnxruntime":
             resolved["optimization"] = profile.build.graph_optimization_level
@@ -119,11 +121,13 @@ class MixedPrecisionPass(Pass):
         from compile.mixed.overlap import data_overlap
         from compile.mixed.search import search_float_layers
         from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
-        from compile.passes.quantize_int8 import describe_rounding, qdq_structure
+        from compile.passes.quantize_int8 import describe_rounding, qdq_structure, with_qdq_opset
+        from compile.passes.validate import fitting_labels
+        from compile.validate.gates import checked_gates
         from compile.validate.reference import reference_cache, reference_outputs
 
         started = time.perf_counter()
-        source = self.input(inputs, ONNX, OnnxModel)
+        source, opset = with_qdq_opset(self.input(inputs, ONNX, OnnxModel), ctx, self.name)  # opset >= 13
         info = ctx.model_info()
         o = self.options
         base = self._quantizer([])
@@ -139,10 +143,15 @@ class MixedPrecisionPass(Pass):
         reference, reference_description = reference_outputs(inputs.get(REFERENCE_KIND, source), data, ctx.settings.weights,
                                                                 reference_cache(ctx.run_dir))
         ctx.log(f"  search compares with {reference_description}")
+        # Judged exactly as validate will judge the result: its labels, and only the gates it checks.
+        data.labels, _ = fitting_labels(data.labels, reference, ctx.settings.data)
+        gates = checked_gates(o.gates, reference, data.labels, seed=o.seed)
+        if dropped := sorted(set(o.gates) - set(gates)):
+            ctx.log(f"  search ignores {', '.join(dropped)}: validation does not measure them for this model's outputs")
         scratch = ctx.work_dir / "candidates"
         scratch.mkdir(parents=True, exist_ok=True)
         rounder = base.weight_rounder(source.path, ctx)
-        evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, o.gates,
+        evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, gates,
                                guard=ctx.profile.backend == "onnxruntime", rounder=rounder)
 
         if rounder is not None:
@@ -153,7 +162,8 @@ class MixedPrecisionPass(Pass):
         if first.passed:
             ranked: list[str] = []
         else:
-            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, reference, ctx, calib.ranges())
+            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, reference, ctx,
+                                                                                     calib.ranges(), gates)
         result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log)
         if not result.passed:
             warnings.append(f"the gates fail even with all {len(ranked)} ranked layers in float")
@@ -188,17 +198,21 @@ class MixedPrecisionPass(Pass):
             "ranked_layers": len(ranked),
             "top_ranked": ranking_record[:REPORT_RANKING],
             "search": result.to_dict(),
+            "gates": gates,
             "cost": cost,
             "validation_data": data.description,
             "reference": reference_description,
             "calibration": calib.to_record(),
             "weight_rounding": rounder.record() if rounder is not None else {"method": "nearest"},
             **qdq_structure(final),
+            **({"opset": opset} if opset else {}),
         }
         report = {"mixed_precision": {key: record[key] for key in ("float_layers", "passed", "ranking", "sensitivity", "ranked_layers",
-                                                                   "top_ranked", "search", "cost", "validation_data",
+                                                                   "top_ranked", "search", "gates", "cost", "validation_data",
                                                                    "reference", "weight_rounding")}}
         report["mixed_precision"]["calibration_data"] = calib.data
+        if opset:
+            report["mixed_precision"]["opset"] = opset
         if overlap:
             report["mixed_precision"]["data_warning"] = overlap
         metrics = {"float_layers": float(len(record["float_layers"])), "search_evaluations": float(len(result.evaluations)),
@@ -210,7 +224,7 @@ class MixedPrecisionPass(Pass):
         return PassResult(OnnxModel(path=out, precision="mixed", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
 
-    def _sensitivity_inputs(self, data: Any, reference: dict[str, Any]) -> tuple[Any, str]:
+    def _sensitivity_inputs(self, data: Any, reference: dict[str, Any], gates: dict[str, float]) -> tuple[Any, str]:
         """The inputs the sensitivity is measured on, and how ("margin" or "nsr").
 
         Under a top-1 agreement gate only inputs near a flip can fail it, so those are measured, by how
@@ -221,7 +235,7 @@ class MixedPrecisionPass(Pass):
         from compile.mixed.sensitivity import top1_margins
 
         count = self.options.sensitivity_samples
-        threshold = self.options.gates.get("min_top1_agreement")
+        threshold = gates.get("min_top1_agreement")
         if threshold is None or threshold <= 0:
             return build_subset(data, count), "nsr"
         margins = top1_margins(reference[next(iter(reference))])
@@ -231,7 +245,7 @@ class MixedPrecisionPass(Pass):
         return build_subset(data, count, chosen), "margin"
 
     def _rank(self, float_path: Path, int8_path: Path, data: Any, reference: dict[str, Any], ctx: PassContext,
-              ranges: dict[str, tuple[float, float]]) -> tuple[list[str], list[dict[str, Any]], float, float]:
+              ranges: dict[str, tuple[float, float]], gates: dict[str, float]) -> tuple[list[str], list[dict[str, Any]], float, float]:
         """Layers in the order the search leaves them in float, with the figures behind the order."""
         from compile.mixed.sensitivity import (
             COMPUTE_OPS,
@@ -247,7 +261,7 @@ class MixedPrecisionPass(Pass):
 
         o = self.options
         started = time.perf_counter()
-        sample, measure = self._sensitivity_inputs(data, reference)
+        sample, measure = self._sensitivity_inputs(data, reference, gates)
         details: dict[str, dict[str, Any]] = {}
         if o.sensitivity == "single-layer":
             qdq = load_onnx(int8_path, load_external_data=False)
@@ -319,12 +333,17 @@ class _Evaluator:
     def __init__(self, owner: MixedPrecisionPass, source: Path, ranges: Path, method: str, scratch: Path, data: Any,
                  reference: dict[str, Any], gates: dict[str, float], guard: bool = True, rounder: Any = None) -> None:
         self.owner, self.source, self.ranges, self.method, self.rounder = owner, source, ranges, method, rounder
+        #: Only gates validation checks on these outputs (see compile.validate.gates.checked_gates).
         self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
         self.built = 0
+        import numpy as np
+
         from compile.mixed.sensitivity import top1_margins
 
-        #: Validation inputs, smallest FP32 top-1 margin first (see :meth:`_run`).
-        self.order = top1_margins(reference[next(iter(reference))]).argsort(kind="stable")
+        #: Validation inputs, smallest FP32 top-1 margin first under a top-1 agreement gate (see :meth:`_run`).
+        first = reference[next(iter(reference))]
+        self.order = (top1_margins(first).argsort(kind="stable") if "min_top1_agreement" in gates
+                      else np.arange(len(first)))
         from compile.mixed.keep_float import channel_counts
         from compile.onnx_io import load_onnx
 
@@ -418,7 +437,7 @@ class _Evaluator:
         if stopped is not None:
             return Evaluation(list(layers), False, {"top1_agreement_at_most": round(stopped[1], 6)}, ["min_top1_agreement"],
                               time.perf_counter() - started, stopped_after=stopped[0])
-        _, metrics = compare_outputs(self.reference, outputs, self.data.labels)
+        _, metrics = compare_outputs(self.reference, outputs, self.data.labels, seed=self.owner.options.seed)
         results = [gate for gate in evaluate_gates(self.gates, metrics) if not gate.skipped]
         shown = {gate.metric for gate in results} | {"top1_agreement", "cosine_similarity"}
         kept = {key: round(value, 6) for key, value in metrics.items() if key in shown}

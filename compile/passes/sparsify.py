@@ -63,6 +63,7 @@ class SparsifyPass(Pass):
     produces = TORCH
     Options = SparsifyOptions
     options: SparsifyOptions
+    metrics = ("sparsity_*",)
 
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,13 +13,14 @@ from compile.errors import UserInputError
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import Profile
 from compile.settings import RunSettings
-from compile.validate.compare import compare_outputs
+from compile.validate.compare import compare_outputs, non_finite_warning
 
-__all__ = ["ValidatePass", "ValidateOptions", "class_count", "compare_outputs"]
+__all__ = ["ValidatePass", "ValidateOptions", "class_count", "compare_outputs", "fitting_labels"]
 
 
 class ValidateOptions(PassOptions):
-    samples: int = 64
+    #: Inputs validated on; ``None``: every input of the data (see ``RunSettings.validation_samples``).
+    samples: int | None = Field(default=64, ge=1)
     seed: int = 0
     batch_size: int = 16
     #: Two-sided level of the bootstrap intervals reported for agreement and accuracy drop.
@@ -36,8 +38,18 @@ class ValidatePass(Pass):
     version = "2"
 
     @classmethod
+    def metric_names(cls) -> tuple[str, ...]:
+        """What :func:`compare_outputs` measures, read from the comparison itself on a tiny labeled
+        two-output classifier (so the list cannot drift from the code): per-output figures as ``<metric>.*``."""
+        rng = np.random.default_rng(0)
+        reference = {name: rng.normal(size=(4, 3)).astype(np.float32) for name in ("a", "b")}
+        _, metrics = compare_outputs(reference, reference, [0, 1, 2, 0], resamples=10)
+        return tuple(sorted({f"{key.partition('.')[0]}.*" if "." in key else key for key in metrics}))
+
+    @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        return {"samples": profile.validation.samples, "seed": profile.validation.seed, **entry_options}
+        return {"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed,
+                **entry_options}
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         from compile.data.eval_set import data_identity
@@ -56,22 +68,32 @@ class ValidatePass(Pass):
         ctx.log(f"  validating on {data.description}")
         reference, ref_desc = reference_outputs(inputs[REFERENCE_KIND], data, ctx.settings.weights, reference_cache(ctx.run_dir))
         warnings: list[str] = []
-        if data.labels is not None and (classes := class_count(reference)) is not None and max(data.labels) >= classes:
-            if ctx.settings.data is not None:
-                raise UserInputError(f"labels in {ctx.settings.data} go up to {max(data.labels)}, but the model has {classes} classes")
-            warnings.append(f"the embedded ImageNet labels do not fit a {classes}-class model: labeled accuracy not measured")
-            data.labels = None
+        data.labels, label_warning = fitting_labels(data.labels, reference, ctx.settings.data)
+        if label_warning:
+            warnings.append(label_warning)
         with make_runner(candidate) as runner:
             outputs = run_batched(runner, data)
         report, metrics = compare_outputs(reference, outputs, data.labels, self.options.confidence,
                                           self.options.bootstrap_resamples, self.options.seed)
         report.update({"reference": ref_desc, "data": data.description, "data_source": data.source,
-                       "samples": data.size, "skipped_inputs": len(data.skipped)})
-        if metrics.get("non_finite"):
-            warnings.append(f"{int(metrics['non_finite'])} NaN/Inf values in the candidate's outputs")
+                       "samples": data.size, "samples_available": data.available or data.size,
+                       "skipped_inputs": len(data.skipped)})
+        if (mismatch := non_finite_warning(metrics)) is not None:
+            warnings.append(mismatch)
         return PassResult(None, record={"samples": data.size}, report={"accuracy": report}, metrics=metrics, warnings=warnings)
 
 
 def class_count(outputs: dict[str, np.ndarray]) -> int | None:
     first = next(iter(outputs.values()))
     return int(first.shape[1]) if first.ndim == 2 else None
+
+
+def fitting_labels(labels: list[int] | None, reference: dict[str, np.ndarray],
+                   user_data: Path | None) -> tuple[list[int] | None, str | None]:
+    """The labels if they fit the model's classes; the embedded sample's ImageNet labels on a model with
+    fewer classes are dropped with a warning; the user's own labels that do not fit are a UserInputError."""
+    if labels is None or (classes := class_count(reference)) is None or max(labels) < classes:
+        return labels, None
+    if user_data is not None:
+        raise UserInputError(f"labels in {user_data} go up to {max(labels)}, but the model has {classes} classes")
+    return None, f"the embedded ImageNet labels do not fit a {classes}-class model: labeled accuracy not measured"

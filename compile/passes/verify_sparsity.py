@@ -21,6 +21,7 @@ MAX_LISTED = 5
 class VerifySparsityPass(SparsityRulesPass):
     name = "verify-sparsity"
     description = "Check that every layer recorded as 2:4 still is (through Q/DQ and casts); per-layer MAC shares."
+    metrics = ("sparse_share_of_eligible_macs", "sparse_share_of_non_depthwise_macs", "sparse_share_of_all_macs")
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.onnx_io import load_onnx

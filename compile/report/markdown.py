@@ -32,6 +32,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for warning in report.get("warnings", []):
         lines.append(f"- **warning:** {warning}")
     lines += ["- plots and the full tables: `report.html` beside this file"]
+    lines += _candidates_section(report)
     lines += ["", "## Gates", "", *gate_table(report.get("gates", []))]
     accuracy = report.get("accuracy")
     if accuracy:
@@ -80,6 +81,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     for name, path in report.get("artifacts", {}).items():
         lines.append(f"- `{name}`: `{path}`")
     return "\n".join(lines) + "\n"
+
+
+def _candidates_section(report: dict[str, Any]) -> list[str]:
+    """``--precision best``: every candidate's verdict; the figures below are those of ``figures_from``."""
+    candidates = report.get("candidates") or []
+    if not candidates:
+        return []
+    lines = ["", "## Candidates", "", f"Chosen: {report.get('chosen') or 'none'}; the figures below are those of the "
+             f"{report.get('figures_from', '-')} run.", "", "| precision | status | latency ms | reason |", "|---|---|---|---|"]
+    for c in candidates:
+        lines.append(f"| {c.get('precision')} | {c.get('status')} | {_fmt(c.get('latency_ms', '-'))} | {c.get('reason', '')} |")
+    return lines
 
 
 def _sparsity_section(sparsity: dict[str, Any] | None) -> list[str]:

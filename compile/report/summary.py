@@ -43,6 +43,10 @@ def render_summary(report: dict[str, Any]) -> str:
         from compile.report.junit import gate_message
 
         lines += ["Failed gates:", ""] + [f"- `{g['name']}`: {gate_message(g)}" for g in failed] + [""]
+    skipped = [g for g in gates if g.get("skipped")]
+    if skipped:
+        lines += ["Skipped gates (not checked: this run did not measure their metric):", ""]
+        lines += [f"- `{g['name']}`: {g.get('reason', '')}" for g in skipped] + [""]
     accuracy = report.get("accuracy") or {}
     latency = report.get("latency") or {}
     rows: list[tuple[str, str]] = []

@@ -1,18 +1,26 @@
 """Gates: ``min_<metric>`` and ``max_<metric>`` thresholds checked against measured figures.
 
 The name carries the direction, so a profile reads as it is judged: ``min_top1_agreement = 0.99``
-passes when the measured ``top1_agreement`` is at least 0.99. A gate whose metric was not measured
-(no labels for ``top1_drop``, no benchmark for ``p99_ms``) is reported as skipped, not passed.
+passes when the measured ``top1_agreement`` is at least 0.99. A gate must name a metric some pass
+can measure (:func:`known_metrics`): a typo is rejected before anything runs, with the closest known
+names, since a CI gate that can never fail is worse than none. A known metric this run did not
+measure (no labels for ``top1_drop``, no benchmark for ``p99_ms``) is reported as skipped, not passed.
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from compile.errors import UserInputError
 from compile.profiles import GATE_NAME
+
+#: Figures a baseline comparison adds (``compile validate --baseline``, see compile/validate/baseline.py).
+REGRESSION_METRICS = ("accuracy_regression", "latency_regression_pct")
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,76 @@ class GateResult:
         return f"{self.name}: {verdict} ({self.metric} = {self.value:.6g}, needs {op} {self.threshold:g})"
 
 
+def gate_metric(name: str) -> str:
+    """``min_top1_agreement`` -> ``top1_agreement``; ``max_max_abs_error.boxes`` -> ``max_abs_error.boxes``."""
+    return name.partition("_")[2]
+
+
+@dataclass(frozen=True)
+class MetricCatalogue:
+    """What gates may name: metrics (fnmatch patterns such as ``p50_ms_b*``) and the per-output ones
+    (``<metric>.<output>``, output names being known only once the model is)."""
+
+    metrics: tuple[str, ...]
+    per_output: tuple[str, ...]
+
+    def knows(self, metric: str) -> bool:
+        base, dot, output = metric.partition(".")
+        if dot:
+            return bool(output) and base in self.per_output
+        return any(fnmatch.fnmatchcase(metric, pattern) for pattern in self.metrics)
+
+    def closest(self, metric: str, n: int = 3) -> list[str]:
+        """The known names nearest ``metric`` (difflib), patterns shown as ``p99_ms_b<N>``, ``sparsity_<name>``."""
+        names = [*self.metrics, *(f"{base}.<output>" for base in self.per_output)]
+        scored = [(difflib.SequenceMatcher(None, metric, name).ratio(), name) for name in names]
+        close = [name for score, name in sorted(scored, key=lambda item: (-item[0], item[1])) if score >= 0.5][:n]
+        return [name.replace("_b*", "_b<N>").replace("*", "<name>") for name in close]
+
+
+@lru_cache(maxsize=1)
+def known_metrics() -> MetricCatalogue:
+    """Every metric a gate can name, from the code that measures them: each registered pass's
+    ``metric_names()`` (validate's come from running the comparison code itself) and the baseline
+    regression figures."""
+    from compile.errors import CompileError
+    from compile.passes.registry import all_pass_targets, get_pass_class
+
+    names: set[str] = set(REGRESSION_METRICS)
+    per_output: set[str] = set()
+    for pass_name in all_pass_targets():
+        try:
+            declared = get_pass_class(pass_name).metric_names()
+        except CompileError:
+            continue  # a plugin that cannot load: reported when a profile uses it
+        for name in declared:
+            base, dot, _ = name.partition(".")
+            (per_output if dot else names).add(base)
+    return MetricCatalogue(tuple(sorted(names)), tuple(sorted(per_output)))
+
+
+def unknown_gate_problem(name: str) -> str | None:
+    """Why gate ``name`` can never be checked (an unknown metric, with the closest known ones), or ``None``."""
+    metric = gate_metric(name)
+    catalogue = known_metrics()
+    if catalogue.knows(metric):
+        return None
+    direction = name.partition("_")[0]
+    close = catalogue.closest(metric)
+    hint = f"; did you mean {', '.join(f'{direction}_{c}' for c in close)}?" if close else ""
+    return f"unknown metric '{metric}' (no pass measures it){hint}"
+
+
+def check_gate_names(gates: dict[str, float] | list[str], where: str) -> None:
+    """Raise one UserInputError for the first gate naming an unknown metric; ``where`` says whose gates they are."""
+    for name in gates:
+        problem = unknown_gate_problem(name)
+        if problem is not None:
+            raise UserInputError(f"{where} {name}: {problem}")
+
+
 def parse_gate_overrides(items: tuple[str, ...] | list[str]) -> dict[str, float]:
-    """``["max_top1_drop=0.5", ...]`` -> dict, with one clear error for a malformed item."""
+    """``["max_top1_drop=0.5", ...]`` -> dict, with one clear error for a malformed item or an unknown metric."""
     gates: dict[str, float] = {}
     for item in items:
         name, sep, raw = item.partition("=")
@@ -48,15 +124,19 @@ def parse_gate_overrides(items: tuple[str, ...] | list[str]) -> dict[str, float]
             gates[name] = float(raw)
         except ValueError as err:
             raise UserInputError(f"--gate {name}: '{raw}' is not a number") from err
+    check_gate_names(gates, "--gate")
     return gates
 
 
 def evaluate_gates(thresholds: dict[str, float], metrics: dict[str, float]) -> list[GateResult]:
+    """One result per gate. A gate on an output the model does not have (while the metric was measured
+    for its other outputs) is a UserInputError naming the outputs it has."""
     results = []
     for name, threshold in thresholds.items():
         direction, _, metric = name.partition("_")
         value = metrics.get(metric)
         if value is None:
+            _check_output_exists(name, metric, metrics)
             results.append(GateResult(name, metric, threshold, None, passed=True, skipped=True, reason=f"'{metric}' was not measured"))
             continue
         if math.isnan(value):
@@ -65,3 +145,25 @@ def evaluate_gates(thresholds: dict[str, float], metrics: dict[str, float]) -> l
         passed = value >= threshold if direction == "min" else value <= threshold
         results.append(GateResult(name, metric, threshold, float(value), passed=passed))
     return results
+
+
+def _check_output_exists(name: str, metric: str, metrics: dict[str, float]) -> None:
+    base, dot, output = metric.partition(".")
+    if not dot:
+        return
+    outputs = sorted(key.partition(".")[2] for key in metrics if key.startswith(f"{base}."))
+    if outputs:
+        close = difflib.get_close_matches(output, outputs, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UserInputError(f"gate '{name}': the model has no output '{output}'{hint}; its outputs: {', '.join(outputs)}")
+
+
+def checked_gates(thresholds: dict[str, float], reference: dict[str, Any], labels: list[int] | None,
+                  confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """The gates validation will check (not skip) for outputs shaped like ``reference``: those whose
+    metric :func:`compare_outputs` measures for them. Anything judging candidates before validation
+    (the mixed-precision search) uses this, so it is never held to a gate validation skips."""
+    from compile.validate.compare import compare_outputs
+
+    _, measured = compare_outputs(reference, reference, labels, confidence, resamples=10, seed=seed)
+    return {name: threshold for name, threshold in thresholds.items() if gate_metric(name) in measured}

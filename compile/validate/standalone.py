@@ -30,7 +30,8 @@ class StandaloneRequest:
     reference: str | None = None
     data: Path | None = None
     weights: Path | None = None
-    samples: int = 64
+    #: Inputs to validate on; ``None``: all of ``data``.
+    samples: int | None = 64
     seed: int = 0
     confidence: float = 0.95
     resamples: int = 1000
@@ -113,8 +114,8 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
     from compile.backends import make_runner
     from compile.data.eval_set import build_eval_set
     from compile.models.registry import resolve_model
-    from compile.passes.validate import class_count
-    from compile.validate.compare import compare_outputs
+    from compile.passes.validate import fitting_labels
+    from compile.validate.compare import compare_outputs, non_finite_warning
     from compile.validate.gates import evaluate_gates
     from compile.validate.reference import reference_outputs, run_batched
 
@@ -128,19 +129,17 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
     log(f"validating {candidate.description} against {reference_text} on {data.description}")
     ref_outputs, ref_desc = reference_outputs(reference, data, request.weights)
     warnings: list[str] = list(info.warnings) + list(candidate.warnings)
-    labels = data.labels
-    if labels is not None and (classes := class_count(ref_outputs)) is not None and max(labels) >= classes:
-        if request.data is not None:
-            raise UserInputError(f"labels in {request.data} go up to {max(labels)}, but the model has {classes} classes")
-        warnings.append(f"the embedded ImageNet labels do not fit a {classes}-class model: labeled accuracy not measured")
-        labels = None
+    labels, label_warning = fitting_labels(data.labels, ref_outputs, request.data)
+    if label_warning:
+        warnings.append(label_warning)
     with make_runner(candidate.artifact) as runner:
         cand_outputs = run_batched(runner, data)
     accuracy, metrics = compare_outputs(ref_outputs, cand_outputs, labels, request.confidence, request.resamples, request.seed)
     accuracy.update({"reference": ref_desc, "candidate": candidate.description, "data": data.description,
-                     "data_source": data.source, "samples": data.size, "skipped_inputs": len(data.skipped)})
-    if metrics.get("non_finite"):
-        warnings.append(f"{int(metrics['non_finite'])} NaN/Inf values in the candidate's outputs")
+                     "data_source": data.source, "samples": data.size, "samples_available": data.available or data.size,
+                     "skipped_inputs": len(data.skipped)})
+    if (mismatch := non_finite_warning(metrics)) is not None:
+        warnings.append(mismatch)
     report: dict[str, Any] = {"accuracy": accuracy}
     thresholds = dict(profile.gates)
     if request.benchmark or request.baseline is not None:
@@ -186,8 +185,10 @@ def _report(request: StandaloneRequest, profile: Profile, candidate: Candidate, 
             sections: dict[str, Any], metrics: dict[str, float], gates: list[Any], warnings: list[str]) -> dict[str, Any]:
     from compile import __version__
     from compile.hashing import hash_file
+    from compile.report.build import finalize_report
 
-    return {
+    artifacts = {"onnx": _fp32_onnx(reference), "final": str(candidate.artifact.path.resolve())}
+    return finalize_report({
         "schema_version": 1,
         "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -201,8 +202,8 @@ def _report(request: StandaloneRequest, profile: Profile, candidate: Candidate, 
         "precision": candidate.artifact.precision,
         "sparsity": "dense",
         "passed": all(g.passed for g in gates),
-        "artifacts": {"final": str(candidate.artifact.path.resolve())},
-        "artifact_sha256": {"final": hash_file(candidate.artifact.path)},
+        "artifacts": artifacts,
+        "artifact_sha256": {name: hash_file(Path(path)) for name, path in artifacts.items() if path is not None},
         "inputs": [spec.to_dict() for spec in info.inputs],
         "preprocessing": info.preprocessing.to_dict() if info.preprocessing else None,
         "accuracy": sections.get("accuracy"),
@@ -214,4 +215,11 @@ def _report(request: StandaloneRequest, profile: Profile, candidate: Candidate, 
         "stages": [],
         "reused_stages": [],
         "warnings": warnings,
-    }
+    })
+
+
+def _fp32_onnx(reference: str) -> str | None:
+    """The schema's ``artifacts.onnx``, the FP32 ONNX model: the reference when it is an ONNX file (a run's
+    exported model, when the candidate is a run); ``None`` for a PyTorch reference (no FP32 ONNX exists)."""
+    path = Path(reference)
+    return str(path.resolve()) if path.suffix == ".onnx" and path.is_file() else None

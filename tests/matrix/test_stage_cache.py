@@ -96,7 +96,7 @@ def test_concurrent_stores_of_one_key_leave_one_whole_entry(tmp_path: Path) -> N
         t.join()
     assert results.count(True) == 1
     assert cache.keys() == ["k1"]
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["k1"]  # no temporary folders left
+    assert sorted(p.name for p in cache.root.iterdir()) == ["k1"]  # no temporary folders left
     entry = json.loads((cache.entry("k1") / RECORD_FILE).read_text())
     assert entry["output"]["path"] == "model.onnx" and entry["stage"] == "export"
     target = tmp_path / "target"
