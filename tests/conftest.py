@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests never reach the internet: torchvision names compile with their seeded random initialisation unless
+# a test serves the weights itself on 127.0.0.1 (tests/models/test_pretrained_weights.py).
+os.environ.setdefault("COMPILE_OFFLINE", "1")
 SAMPLE_IMAGES = REPO / "compile" / "assets" / "imagenet-sample"
 
 

