@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,6 @@ import click
 from compile.settings import RunSettings
 
 F = Callable[..., Any]
-
-
-def _set_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    # An environment switch, so worker processes (matrix, subprocess builds) see it too.
-    if value:
-        from compile.models.registry import OFFLINE_ENV
-
-        os.environ[OFFLINE_ENV] = "1"
 
 
 def _set_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -44,8 +35,6 @@ def run_options(func: F) -> F:
         click.option("--samples", type=click.IntRange(min=1), default=None,
                      help="Inputs to validate on (default: all of --data; without --data, the profile's count of the embedded sample)."),
         click.option("--weights", type=click.Path(path_type=Path), default=None, help="State dict loaded with weights_only=True."),
-        click.option("--offline", is_flag=True, expose_value=False, callback=_set_offline,
-                     help="Never download pretrained torchvision weights (same as COMPILE_OFFLINE=1)."),
         click.option("--offline", is_flag=True, expose_value=False, callback=_set_offline,
                      help="Never download pretrained torchvision weights (same as COMPILE_OFFLINE=1)."),
         click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration image folder (INT8)."),
