@@ -69,17 +69,23 @@ class Calibration:
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """tensor name -> (lowest, highest) observed or chosen."""
-        data = self.entry.load()
-        out: dict[str, tuple[float, float]] = {}
-        for name, tensor in data.data.items():
-            low, high = tensor.range_value
-            out[name] = (float(np.min(low)), float(np.max(high)))
-        return out
+        return ranges_from_file(self.entry.ranges_path)
 
     def to_record(self) -> dict[str, Any]:
         return {"method": self.method, "options": self.options, "data": self.data, "cache": "hit" if self.cache_hit else "miss",
                 "cache_file": str(self.entry.ranges_path), "seconds": round(self.seconds, 3), "tensors": self.tensors,
                 **self.stats.to_dict()}
+
+
+def ranges_from_file(path: Path) -> dict[str, tuple[float, float]]:
+    """tensor name -> (lowest, highest), from a range file ``quantize_static`` reads (``calibration_cache_path``)."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    out: dict[str, tuple[float, float]] = {}
+    for name, tensor in load_tensors_data(path).data.items():
+        low, high = tensor.range_value
+        out[name] = (float(np.min(low)), float(np.max(high)))
+    return out
 
 
 def calibrate(model_path: Path, source: CalibrationSource, method: str, percentile: float, fallback_dir: Path,
@@ -139,5 +145,7 @@ def quiet_ort() -> Iterator[None]:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:300] if text else type(err).__name__
+    """The error's whole cause on one line (the name is historical: the first line alone lost it)."""
+    from compile.errors import error_cause
+
+    return error_cause(err)

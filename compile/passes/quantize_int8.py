@@ -36,6 +36,7 @@ from compile.profiles import Profile
 from compile.settings import RunSettings
 
 if TYPE_CHECKING:
+    from compile.calibration.joins import MixedRangeJoin
     from compile.rounding.apply import WeightRounder
 
 OUTPUT_FILE = "model.int8.onnx"
@@ -64,6 +65,9 @@ class QuantizeInt8Options(CalibrationOptions):
     weight_rounding: Literal["nearest", "gptq"] = "gptq"
     #: Calibration inputs the GPTQ layer-input moments are measured on (the first ones).
     rounding_samples: int = Field(default=32, ge=1)
+    #: A Concat (or Where) whose inputs' calibrated spans differ by more than this factor stays in float:
+    #: one shared scale would flatten the narrow input (:mod:`compile.calibration.joins`). ``None``: never.
+    join_range_factor: float | None = Field(default=8.0, gt=1.0)
 
 
 class QuantizeInt8Pass(CalibratedPass):
@@ -116,6 +120,8 @@ class QuantizeInt8Pass(CalibratedPass):
         quantized, finish = quantizer.quantize(source.path, out, calib.entry.ranges_path, calib.method, rounder)
         quantize_seconds = time.perf_counter() - started
         ctx.log(f"  weight rounding: {describe_rounding(finish['weight_rounding'])}")
+        for join in finish["float_joins"]:
+            ctx.log(f"  kept in float: {join['node']} ({join['op']}), {join['why']}")
         if opset is not None:
             finish["opset"] = opset
         set_model_info(quantized, info)
@@ -143,7 +149,8 @@ class QuantizeInt8Pass(CalibratedPass):
         }
         report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
                                                                "weight_rounding", "quantize_linear", "dequantize_linear",
-                                                               "quantized_ops", "quantized_layers", "opset") if key in record}}
+                                                               "quantized_ops", "quantized_layers", "float_joins", "opset")
+                                   if key in record}}
         metrics = {"calibration_images": float(calib.stats.used), "calibration_skipped": float(len(calib.stats.skipped)),
                    "calibration_seconds": calib.seconds}
         warnings = []
@@ -194,8 +201,9 @@ class QuantizeInt8Pass(CalibratedPass):
         what the steps after ``quantize_static`` did."""
         from compile.onnx_io import load_onnx
 
-        self._quantize(source, out, ranges, method)
-        return self.finish(load_onnx(out), out, rounder)
+        joins = self._quantize(source, out, ranges, method)
+        quantized, finish = self.finish(load_onnx(out), out, rounder)
+        return quantized, {**finish, "float_joins": [join.to_record() for join in joins]}
 
     def finish(self, quantized: Any, out: Path, rounder: WeightRounder | None = None) -> tuple[Any, dict[str, Any]]:
         """The steps after ``quantize_static``, on its output ``quantized``, saved to ``out``."""
@@ -227,18 +235,38 @@ class QuantizeInt8Pass(CalibratedPass):
                 "activation_type": activation, "weight_type": QuantType.QInt8, "op_types_to_quantize": op_types,
                 "nodes_to_exclude": list(self.options.exclude_nodes) or None, "extra_options": extra}
 
-    def _quantize(self, model: Path, out: Path, ranges: Path, method: str) -> None:
+    def mixed_range_joins(self, model: Path, ranges: Path) -> list[MixedRangeJoin]:
+        """The joining nodes this pass leaves in float: inputs' ranges more than ``join_range_factor`` apart."""
+        if self.options.join_range_factor is None:
+            return []
+        from compile.calibration.joins import mixed_range_joins
+        from compile.calibration.ranges import ranges_from_file
+        from compile.onnx_io import load_onnx
+
+        op_types = self.quantize_settings()["op_types_to_quantize"]
+        joins = mixed_range_joins(load_onnx(model, load_external_data=False), ranges_from_file(ranges),
+                                  self.options.join_range_factor, op_types)
+        return [join for join in joins if join.node not in self.options.exclude_nodes]
+
+    def _quantize(self, model: Path, out: Path, ranges: Path, method: str) -> list[MixedRangeJoin]:
+        """``quantize_static`` of ``model`` into ``out``; returns the joins it was told to leave in float."""
         from onnxruntime.quantization import quantize_static
 
         from compile.calibration.ranges import ort_method, quiet_ort
 
+        joins = self.mixed_range_joins(model, ranges)
+        settings = self.quantize_settings()
+        if joins:
+            settings["nodes_to_exclude"] = [*(settings["nodes_to_exclude"] or []), *(join.node for join in joins)]
         try:
             with quiet_ort():
                 quantize_static(str(model), str(out), None, calibrate_method=ort_method(method),
-                                calibration_cache_path=str(ranges), **self.quantize_settings())
+                                calibration_cache_path=str(ranges), **settings)
         except Exception as err:  # noqa: BLE001 - the quantizer raises anything on graphs it cannot handle
-            text = str(err).strip()
-            raise self.fail(f"onnxruntime quantize_static failed: {text.splitlines()[0][:300] if text else type(err).__name__}") from err
+            from compile.errors import error_cause
+
+            raise self.fail(f"onnxruntime quantize_static failed: {error_cause(err)}") from err
+        return joins
 
 
 def with_qdq_opset(source: OnnxModel, ctx: PassContext, who: str) -> tuple[OnnxModel, dict[str, int] | None]:

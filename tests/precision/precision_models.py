@@ -81,6 +81,46 @@ def feature_mlp(path: Path, features: int = 16, hidden: int = 32, classes: int =
                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits, info)
 
 
+def tiny_detector(path: Path, size: int = 32, classes: int = 3, logit_scale: float = 8.0, seed: int = 0) -> Path:
+    """A YOLO-style head: images[batch,3,size,size] (pixels 0..1) -> Conv s2 -> Relu -> Conv s2 -> Relu, then
+    boxes = Sigmoid(Conv 1x1) * size (pixels) and scores = Sigmoid(Conv 1x1) (0..1) -> Concat(axis 1)
+    -> Reshape -> Transpose -> detections[batch, anchors, 4 + classes]. ``logit_scale`` spreads the class
+    logits as a trained head's are (scores across 0..1, not all near 0.5)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def weight(name: str, shape: tuple[int, ...], scale: float) -> object:
+        fan_in = int(np.prod(shape[1:]))
+        return numpy_helper.from_array((rng.normal(0, scale / np.sqrt(fan_in), shape)).astype(np.float32), name)
+
+    anchors = (size // 4) ** 2
+    inits = [weight("w1", (16, 3, 3, 3), 2.0), weight("b1", (16,), 0.1), weight("w2", (16, 16, 3, 3), 2.0),
+             weight("b2", (16,), 0.1), weight("box_w", (4, 16, 1, 1), 1.0), weight("box_b", (4,), 0.1),
+             weight("cls_w", (classes, 16, 1, 1), logit_scale), weight("cls_b", (classes,), 0.1),
+             numpy_helper.from_array(np.array(float(size), np.float32), "pixels"),
+             numpy_helper.from_array(np.array([0, 4 + classes, anchors], np.int64), "flat")]
+    nodes = [
+        helper.make_node("Conv", ["images", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2], name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2], name="conv2"),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "box_w", "box_b"], ["box_logits"], name="box"),
+        helper.make_node("Sigmoid", ["box_logits"], ["box_unit"], name="box_sigmoid"),
+        helper.make_node("Mul", ["box_unit", "pixels"], ["boxes"], name="to_pixels"),
+        helper.make_node("Conv", ["r2", "cls_w", "cls_b"], ["cls_logits"], name="cls"),
+        helper.make_node("Sigmoid", ["cls_logits"], ["scores"], name="cls_sigmoid"),
+        helper.make_node("Concat", ["boxes", "scores"], ["joined"], axis=1, name="join"),
+        helper.make_node("Reshape", ["joined", "flat"], ["flattened"], name="flatten"),
+        helper.make_node("Transpose", ["flattened"], ["detections"], perm=[0, 2, 1], name="to_anchors"),
+    ]
+    info = ModelInfo(name="tiny_detector", inputs=(InputSpec("images", ("batch", 3, size, size), "float32", 0.0, 1.0),),
+                     output_names=("detections",),
+                     preprocessing=Preprocessing(resize=size, crop=size, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)))
+    return _save(path, nodes, [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])],
+                 [helper.make_tensor_value_info("detections", TensorProto.FLOAT, ["batch", anchors, 4 + classes])], inits, info)
+
+
 def run_precision_pass(pass_: object, onnx_path: Path, run_dir: Path, precision: str, calib: Path | None = None) -> object:
     """Run one precision pass directly on an ONNX file, as the pipeline would (work folder, context)."""
     from compile.artifacts import OnnxModel
