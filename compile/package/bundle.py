@@ -106,7 +106,8 @@ def read_run(run_dir: Path, name: str | None = None, machine_specific: bool = Fa
                              "rerun before packaging")
     found = find_sidecar(model_path)
     sidecar_path, sidecar, warnings = found.path, found.data, found.warnings
-    ship_path, graph, external = model_path, ENGINE, ()
+    ship_path, graph = model_path, ENGINE
+    external: tuple[tuple[str, Path], ...] = ()
     if model_path.suffix == ".plan":
         if not sidecar:
             why = f" ({'; '.join(warnings)})" if warnings else ""
