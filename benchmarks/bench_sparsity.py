@@ -4,11 +4,14 @@ The data folder's first ``--recover-images`` images are used to recover (distil)
 the rest to evaluate. One pipeline run (profile ``cpu`` with the rules below) gives:
 
 * dense FP32 top-1, 2:4 without recovery, 2:4 after recovery (PyTorch, from the ``sparsify`` pass),
-* 2:4 + INT8 after recovery (ONNX Runtime, from ``validate`` against the dense FP32 PyTorch model),
+* 2:4 + INT8 after recovery (ONNX Runtime, from ``validate`` against the dense FP32 PyTorch model): top-1
+  and top-1 agreement with dense FP32; the INT8 weights are GPTQ-rounded with the pruned zeros held
+  (``--weight-rounding nearest`` for plain rounding),
 * the share of eligible / non-depthwise / all Conv+Gemm MACs that carry 2:4 (``verify-sparsity`` on the
   INT8 graph, through DequantizeLinear), the recovery time, and the per-layer table.
 
     .venv/bin/python benchmarks/bench_sparsity.py [--data DIR] [--steps 50] [--min-channels 64] [--target-share 0.32]
+        [--weight-rounding gptq|nearest]
 
 CPU timings are noisy when the machine is shared. ONNX Runtime gains no speed from 2:4: this measures
 accuracy; the speed-up needs a GPU with sparse tensor cores (TensorRT).
@@ -46,6 +49,7 @@ def make_profile(args: argparse.Namespace, evaluate: int) -> Any:
     data["calibration"]["size"] = args.recover_images
     if args.calib_method:
         data["calibration"]["method"] = args.calib_method
+    data["calibration"]["weight_rounding"] = args.weight_rounding
     data["gates"] = {}
     data["passes"] = [entry for entry in data["passes"] if entry["name"] in KEEP_PASSES]
     return parse_profile(data, "bench_sparsity (cpu)")
@@ -64,6 +68,8 @@ def main() -> None:
                         help="Prune the least sensitive eligible layers up to this share of non-depthwise MACs (0: all eligible).")
     parser.add_argument("--exclude", nargs="*", default=[])
     parser.add_argument("--calib-method", default=None, choices=["minmax", "entropy", "percentile"], help="Default: the cpu profile's.")
+    parser.add_argument("--weight-rounding", default="gptq", choices=["gptq", "nearest"],
+                        help="INT8 weight rounding (GPTQ keeps the pruned zeros; a second value reuses the pruned model).")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-sparsity")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
@@ -93,6 +99,8 @@ def main() -> None:
         "sparse_no_recovery_top1": torch_acc.get("pruned_top1"),
         "sparse_recovered_top1": torch_acc.get("recovered_top1"),
         "sparse_recovered_int8_top1": accuracy.get("candidate_top1"),
+        "sparse_recovered_int8_top1_agreement": accuracy.get("top1_agreement"),
+        "weight_rounding": next((s["record"].get("weight_rounding") for s in report["stages"] if s["name"] == "quantize-int8"), None),
         "reference_top1_in_validate": accuracy.get("reference_top1"),
         "shares": {k: v for k, v in sparsity["summary"].items() if k.startswith("sparse_share")},
         "layers_2to4": sparsity["summary"]["layers_2to4"], "wall_s": round(wall, 1),
