@@ -33,6 +33,8 @@ def flatten_outputs(out: Any, declared: Sequence[str] = ()) -> dict[str, Any]:
     derived: list[str] = []
     tensors = []
     for path, leaf in leaves:
+        if leaf is None:
+            continue
         name = _path_name(path)
         if not isinstance(leaf, torch.Tensor):
             raise UserInputError(f"the model returns a {type(leaf).__name__} as output '{name or 0}': only tensors "

@@ -112,8 +112,9 @@ class ExportPass(Pass):
         except Exception as err:  # noqa: BLE001 - exporters raise anything; the message is what matters
             raise self.fail(f"torch.onnx.export ({exporter}) failed: {error_cause(err, 300)}") from err
         model = load_onnx(out)
-        model = name_graph_outputs(model, info.output_names)
         check_onnx(model, f"the {exporter} export")
+        model = name_graph_outputs(model, info.output_names)
+        check_onnx(model, f"the {exporter} export with its outputs named")
         _check_dynamic_axes(model, info, exporter, self.options.dynamic_batch)
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         set_model_info(model, info)
