@@ -48,6 +48,9 @@ def test_every_subcommand_has_help() -> None:
         (["run", "missing.onnx"], "ONNX file not found: missing.onnx"),
         (["run", "tiny_cnn", "--profile", "nope"], "unknown profile 'nope'"),
         (["run", "tiny_cnn", "--gate", "top1=3"], "--gate expects NAME=VALUE"),
+        (["run", "tiny_cnn", "--gate", "min_agreement=1.01"],
+         "--gate min_agreement: unknown metric 'agreement' (no pass measures it); did you mean min_top1_agreement"),
+        (["validate", "tiny_cnn", "--gate", "max_p99ms=5"], "--gate max_p99ms: unknown metric 'p99ms'"),
         (["run", "no_such_pkg.mod:build"], "model factory 'no_such_pkg.mod:build' not found"),
     ],
 )
@@ -118,3 +121,6 @@ def test_transformer_runs_on_generated_inputs(tmp_path: Path) -> None:
     assert report["preprocessing"] is None
     assert report["inputs"][0]["dtype"] == "int64"
     assert report["accuracy"]["cosine_similarity"] > 0.9999
+    # Generated inputs have no labels: the profile's drop gate names a known metric this run did not measure.
+    assert [g["name"] for g in report["gates"] if g["skipped"]] == ["max_top1_drop"]
+    assert result.stdout.startswith("PASSED (1 gate skipped, not measured: max_top1_drop): ")

@@ -13,8 +13,10 @@ LAYERS = ("conv_a", "conv_b", "conv_c", "conv_d")
 
 
 def make_planted_model(path: Path, channels: int = 8, classes: int = 10, size: int = 10, seed: int = 0,
-                       fragile: str = FRAGILE) -> Path:
-    """input[batch,channels,size,size] -> 4 x (Conv3x3 -> Relu) -> GlobalAveragePool -> Flatten -> Gemm -> logits."""
+                       fragile: str = FRAGILE, grid: bool = False) -> Path:
+    """input[batch,channels,size,size] -> 4 x (Conv3x3 -> Relu) -> GlobalAveragePool -> Flatten -> Gemm -> logits.
+
+    ``grid=True``: not a classifier; the scores come out as ``grid[batch, 2, classes // 2]`` (a Reshape)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -44,11 +46,15 @@ def make_planted_model(path: Path, channels: int = 8, classes: int = 10, size: i
         helper.make_node("Flatten", ["pooled"], ["flat"], name="flatten"),
         helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], transB=1, name="fc"),
     ]
+    output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])
+    if grid:
+        initializers.append(numpy_helper.from_array(np.array([0, 2, classes // 2], dtype=np.int64), "grid_shape"))
+        nodes.append(helper.make_node("Reshape", ["logits", "grid_shape"], ["grid"], name="to_grid"))
+        output = helper.make_tensor_value_info("grid", TensorProto.FLOAT, ["batch", 2, classes // 2])
     graph = helper.make_graph(
         nodes, "planted",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, size, size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-        initializer=initializers,
+        [output], initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -67,6 +67,30 @@ def test_mixed_keeps_only_the_fragile_layer_in_float(planted: Path, nearest: str
     assert all(inputs[1].endswith("_DequantizeLinear_Output") for name, inputs in convs.items() if name != FRAGILE)
 
 
+def test_mixed_on_a_non_classifier_is_judged_as_validation_judges_it(nearest: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted scores come out as (N, 2, 5): validation measures no top-1 agreement there, so the search
+    must not gate on it (it used to take an argmax over the flattened output and keep 3 layers in float)."""
+    from compile.pipeline import Pipeline
+    from compile.validate.gates import known_metrics
+
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    grid = make_planted_model(tmp_path / "grid.onnx", grid=True)
+    settings = RunSettings(model=str(grid), profile=nearest, precision="mixed", out=tmp_path / "grid",
+                           gates={"min_cosine_similarity": 0.985, "min_top1_agreement": 0.97}, progress=False)
+    result = Pipeline(settings, log=lambda line: None).run()
+    section = result.report["mixed_precision"]
+    skipped = {g.name for g in result.gates if g.skipped}
+    assert skipped == {"min_top1_agreement", "max_top1_drop"}
+    steps = section["search"]["steps"]
+    assert not [name for step in steps for name in step["failed_gates"] if name in skipped]
+    assert section["float_layers"] == [FRAGILE] and result.passed  # measured: cosine 0.932 all-INT8, 0.9999 with it
+    assert section["gates"] == {"min_cosine_similarity": 0.985}
+    assert steps[-1]["metrics"]["cosine_similarity"] > 0.985 > steps[0]["metrics"]["cosine_similarity"]
+    # Every figure the run measured is one a gate may name.
+    assert not [name for name in result.report["metrics"] if not known_metrics().knows(name)]
+
+
 def test_mixed_without_need_keeps_everything_int8(planted: Path, nearest: str, tmp_path: Path) -> None:
     from compile.pipeline import Pipeline
 

@@ -72,6 +72,15 @@ def test_markdown_summary_names_failures_and_intervals() -> None:
     assert len(rows) == 3  # every gate, skipped ones included, in the collapsible table
 
 
+def test_summary_shows_skipped_gates_outside_the_details() -> None:
+    """A gate whose metric the run did not measure is neither passed nor hidden: it is listed with its reason."""
+    text = render_summary(_report(passed=True))
+    head = text.split("<details>")[0]
+    assert "Skipped gates (not checked: this run did not measure their metric):" in head
+    assert "- `max_top1_drop`: 'top1_drop' was not measured" in head
+    assert "Skipped gates" not in render_summary(_report(passed=True, gates=GATES[1:2]))
+
+
 def test_summary_appends_to_a_step_summary_file(tmp_path: Path) -> None:
     step = tmp_path / "step_summary_abc"
     step.write_text("earlier step\n")

@@ -89,3 +89,77 @@ def test_bad_baseline_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text('{"model": "x"}')
     with pytest.raises(UserInputError, match="no 'metrics' section"):
         load_report(tmp_path / "report.json")
+
+
+def test_gate_on_an_unknown_metric_is_rejected_with_the_closest_names() -> None:
+    with pytest.raises(UserInputError, match=r"--gate min_agreement: unknown metric 'agreement'.*did you mean min_top1_agreement"):
+        parse_gate_overrides(["min_agreement=1.01"])
+    with pytest.raises(UserInputError, match=r"did you mean max_p99_ms"):
+        parse_gate_overrides(["max_p99ms=5"])
+    # Per-output figures exist only for the per-output metrics; latency and interval bounds with a batch suffix are known.
+    with pytest.raises(UserInputError, match="unknown metric 'top1_agreement.logits'"):
+        parse_gate_overrides(["min_top1_agreement.logits=0.9"])
+    assert parse_gate_overrides(["max_p99_ms_b8=5", "min_top1_agreement_lcb=0.9", "min_cosine_similarity.boxes=0.9",
+                                 "max_accuracy_regression=0.5", "min_sparse_share_of_all_macs=0.3"])
+
+
+def test_profile_gate_on_an_unknown_metric_names_the_file_and_the_field(tmp_path: Path) -> None:
+    from compile.profiles import load_profile
+
+    text = (profiles_dir() / "cpu.toml").read_text().replace("[gates]\n", "[gates]\nmin_top1_agreemnt = 0.99\n", 1)
+    path = tmp_path / "typo.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=rf"invalid profile {path}: gates.min_top1_agreemnt: unknown metric .*min_top1_agreement"):
+        load_profile(str(path))
+
+
+def test_known_metrics_are_read_from_the_measuring_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every figure the comparison and the benchmark produce is known, and a pass declaring a new one makes it known."""
+    import numpy as np
+
+    from compile.bench.latency import summarize
+    from compile.bench.suite import latency_metrics
+    from compile.passes import registry
+    from compile.validate import gates
+    from compile.validate.compare import compare_outputs
+
+    rng = np.random.default_rng(1)
+    reference = {"logits": rng.normal(size=(6, 7)), "boxes": rng.normal(size=(6, 4))}
+    _, measured = compare_outputs(reference, {k: v + 0.01 for k, v in reference.items()}, [0, 1, 2, 3, 4, 5], resamples=10)
+    measured.update(latency_metrics([summarize([[1.0, 2.0], [1.5, 2.5]], batch) for batch in (1, 8)]))
+    catalogue = gates.known_metrics()
+    assert not [name for name in measured if not catalogue.knows(name)]
+    assert not catalogue.knows("my_figure")
+
+    registry._plugin_entry_points.cache_clear()
+    gates.known_metrics.cache_clear()
+    monkeypatch.setattr(registry, "_plugin_entry_points", lambda: {"my-pass": "tests.framework.plugin_fixture:NoOpPass"})
+    from tests.framework.plugin_fixture import NoOpPass
+
+    monkeypatch.setattr(NoOpPass, "metrics", ("my_figure",), raising=False)
+    try:
+        assert gates.known_metrics().knows("my_figure")
+    finally:
+        gates.known_metrics.cache_clear()
+
+
+def test_gate_on_an_output_the_model_lacks_names_its_outputs() -> None:
+    metrics = {"max_abs_error.boxes": 0.1, "max_abs_error.scores": 0.01}
+    with pytest.raises(UserInputError, match=r"no output 'boxs' \(did you mean 'boxes'\?\); its outputs: boxes, scores"):
+        evaluate_gates({"max_max_abs_error.boxs": 0.5}, metrics)
+    # Before validation has run (nothing measured for any output), the gate is only skipped.
+    assert evaluate_gates({"max_max_abs_error.boxs": 0.5}, {})[0].skipped
+
+
+def test_checked_gates_are_those_validation_measures_for_the_outputs() -> None:
+    """The mixed-precision search judges candidates by these: no top-1 gate on a non-classifier output."""
+    import numpy as np
+
+    from compile.validate.gates import checked_gates
+
+    thresholds = {"min_top1_agreement": 0.97, "max_top1_drop": 1.0, "min_cosine_similarity": 0.99, "max_p99_ms": 5.0}
+    grid = {"context": np.ones((4, 12, 32), dtype=np.float32)}
+    assert checked_gates(thresholds, grid, None) == {"min_cosine_similarity": 0.99}
+    logits = {"logits": np.random.default_rng(0).normal(size=(4, 10))}
+    assert checked_gates(thresholds, logits, None) == {"min_top1_agreement": 0.97, "min_cosine_similarity": 0.99}
+    assert set(checked_gates(thresholds, logits, [0, 1, 2, 3])) == {"min_top1_agreement", "max_top1_drop", "min_cosine_similarity"}
