@@ -124,10 +124,16 @@ class Build(_Strict):
 
 
 class Benchmark(_Strict):
+    mode: Literal["fixed", "adaptive"] = Field(
+        default="fixed", description="fixed: repeats x iterations (or duration_s); adaptive: each batch size until the "
+                                     "median's confidence interval is within target_interval_pct, or budget_s runs out.")
     warmup: int = Field(default=10, ge=0)
     iterations: int = Field(default=50, ge=1)
     duration_s: float | None = Field(default=None, gt=0)
     repeats: int = Field(default=3, ge=1)
+    budget_s: float = Field(default=15.0, gt=0, description="adaptive: seconds for all batch sizes, warm-up included.")
+    target_interval_pct: float = Field(default=2.0, gt=0, description="adaptive: stop when the median's 95% interval is within +-this %.")
+    min_runs: int = Field(default=20, ge=5, description="adaptive: timed calls per batch size before the interval may stop it.")
     threads: int | None = Field(default=None, ge=1)
 
 
@@ -151,7 +157,7 @@ class PassEntry(BaseModel):
 class Profile(_Strict):
     name: str
     description: str = ""
-    backend: Literal["onnxruntime", "tensorrt"]
+    backend: Literal["onnxruntime", "tensorrt", "openvino"]
     device: Literal["cpu", "gpu"]
     hardware: Hardware
     precision: PrecisionSettings = Field(default_factory=PrecisionSettings)

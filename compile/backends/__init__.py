@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str] = {
     "onnxruntime": "compile.backends.ort.runner",
     "tensorrt": "compile.backends.trt.runner",
+    "openvino": "compile.backends.openvino.runner",
 }
 
 

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("onnxruntime", "onnxruntime-gpu", "onnx", "torch", "tensorrt", "polygraphy", "numpy")
+LIBRARIES = ("onnxruntime", "onnxruntime-gpu", "onnx", "torch", "tensorrt", "openvino", "polygraphy", "numpy")
 
 
 def _cpu_model() -> str:

@@ -27,6 +27,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "verify-sparsity": "compile.passes.verify_sparsity:VerifySparsityPass",
     "build-ort": "compile.passes.build_ort:BuildOrtPass",
     "build-trt": "compile.passes.build_trt:BuildTrtPass",
+    "build-openvino": "compile.passes.build_openvino:BuildOpenVinoPass",
     "validate": "compile.passes.validate:ValidatePass",
     "benchmark": "compile.passes.benchmark:BenchmarkPass",
 }
