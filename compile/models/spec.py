@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from compile.errors import UserInputError
+from compile.errors import ProfileError, UserInputError
+
+if TYPE_CHECKING:
+    from compile.profiles import Shapes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -157,6 +160,41 @@ class ModelInfo:
             warnings=tuple(data.get("warnings", ())),
             dynamic_sizes=dict(data.get("dynamic_sizes", {})),
         )
+
+
+def resolve_dynamic_sizes(info: ModelInfo, shapes: Shapes) -> tuple[ModelInfo, dict[str, str]]:
+    """``info`` with a size for every dynamic non-batch axis, and "axis: size (source)" per axis name.
+
+    The profile's ``[shapes.inputs.NAME]`` opt shape wins over the sizes the model carries (declared by its
+    factory, or recorded in an exported graph). Raises ProfileError for a profile shape of the wrong rank,
+    UserInputError when an axis has no size, or when inputs sharing an axis name get different sizes."""
+    chosen: dict[str, tuple[int, str]] = {}
+    specs = []
+    for spec in info.inputs:
+        explicit = shapes.inputs.get(spec.name)
+        if explicit is not None and len(explicit.opt) != len(spec.shape):
+            raise ProfileError(f"shapes.inputs.{spec.name}: rank {len(explicit.opt)} but the model's input has rank "
+                               f"{len(spec.shape)} ({list(spec.shape)})")
+        sizes = dict(spec.sizes)
+        for axis, axis_name in spec.dynamic_axes().items():
+            if explicit is not None:
+                size, source = explicit.opt[axis], f"profile [shapes.inputs.{spec.name}] opt"
+            elif axis_name in spec.sizes:
+                size, source = spec.sizes[axis_name], "declared with the model"
+            else:
+                spec.concrete_shape(1)  # raises the error that says how to declare the size
+                raise AssertionError("unreachable")
+            if size < 1:
+                raise UserInputError(f"input '{spec.name}' axis {axis} ('{axis_name}'): size {size} from the {source} is not positive")
+            if axis_name in chosen and chosen[axis_name][0] != size:
+                raise UserInputError(f"axis '{axis_name}' gets size {chosen[axis_name][0]} ({chosen[axis_name][1]}) and {size} "
+                                     f"({source}, input '{spec.name}'): inputs sharing an axis name need one size")
+            chosen.setdefault(axis_name, (size, source))
+            sizes[axis_name] = size
+        specs.append(spec.with_sizes(sizes, override=True))
+    sizes_by_axis = {name: size for name, (size, _) in chosen.items()}
+    return (replace(info, inputs=tuple(specs), dynamic_sizes=sizes_by_axis),
+            {name: f"{size} ({source})" for name, (size, source) in chosen.items()})
 
 
 def image_input(name: str = "input", size: int = 224) -> InputSpec:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from compile.artifacts import ONNX, TORCH, Artifact, OnnxModel, TorchModel
-from compile.errors import CompileError, PassError, ProfileError, UserInputError
+from compile.errors import CompileError, PassError, UserInputError
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
     from compile.models.registry import LoadedModel
     from compile.models.spec import ModelInfo
-    from compile.profiles import Shapes
 
 OUTPUT_FILE = "model.onnx"
 PARITY_BATCH = 3
@@ -57,15 +56,22 @@ class ExportPass(Pass):
     description = "Export the PyTorch model to ONNX (dynamic batch), check it and compare it with PyTorch."
     consumes = (TORCH,)
     produces = ONNX
+    #: 2: every output of tuple/list/dict models, renamed after export; dynamic non-batch axes.
+    version = "2"
     Options = ExportOptions
     options: ExportOptions
 
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        # The profile's per-input shapes give the sizes of dynamic axes, recorded in the graph.
+        return {"shapes_inputs": {name: shape.model_dump() for name, shape in ctx.profile.shapes.inputs.items()}}
+
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.models.registry import load_torch_model
+        from compile.models.spec import resolve_dynamic_sizes
 
         source = self.input(inputs, TORCH, TorchModel)
         loaded = load_torch_model(source, ctx.settings.weights)
-        info, size_sources = resolve_sizes(loaded.info, ctx.profile.shapes)
+        info, size_sources = resolve_dynamic_sizes(loaded.info, ctx.profile.shapes)
         examples = _examples(loaded, info)
         info = _replace(info, output_names=tuple(_output_names(loaded, info, examples)))
         out = ctx.output_path(OUTPUT_FILE)
@@ -149,40 +155,6 @@ class ExportPass(Pass):
 
 #: Graph-output names handed to the TorchScript exporter, renamed afterwards (nothing it makes starts so).
 PLACEHOLDER = "compile::output_"
-
-
-def resolve_sizes(info: ModelInfo, shapes: Shapes) -> tuple[ModelInfo, dict[str, str]]:
-    """``info`` with a size for every dynamic non-batch axis, and "axis: size (source)" per axis name.
-
-    The profile's ``[shapes.inputs.NAME]`` opt shape wins over what the factory declared. Raises
-    UserInputError when an axis has no size, or when inputs sharing an axis name get different sizes."""
-    chosen: dict[str, tuple[int, str]] = {}
-    specs = []
-    for spec in info.inputs:
-        explicit = shapes.inputs.get(spec.name)
-        if explicit is not None and len(explicit.opt) != len(spec.shape):
-            raise ProfileError(f"shapes.inputs.{spec.name}: rank {len(explicit.opt)} but the model's input has rank "
-                               f"{len(spec.shape)} ({list(spec.shape)})")
-        sizes = dict(spec.sizes)
-        for axis, axis_name in spec.dynamic_axes().items():
-            if explicit is not None:
-                size, source = explicit.opt[axis], f"profile [shapes.inputs.{spec.name}] opt"
-            elif axis_name in spec.sizes:
-                size, source = spec.sizes[axis_name], "model factory"
-            else:
-                spec.concrete_shape(1)  # raises the error that says how to declare the size
-                raise AssertionError("unreachable")
-            if size < 1:
-                raise UserInputError(f"input '{spec.name}' axis {axis} ('{axis_name}'): size {size} from the {source} is not positive")
-            if axis_name in chosen and chosen[axis_name][0] != size:
-                raise UserInputError(f"axis '{axis_name}' gets size {chosen[axis_name][0]} ({chosen[axis_name][1]}) and {size} "
-                                     f"({source}, input '{spec.name}'): inputs sharing an axis name need one size")
-            chosen.setdefault(axis_name, (size, source))
-            sizes[axis_name] = size
-        specs.append(spec.with_sizes(sizes, override=True))
-    sizes_by_axis = {name: size for name, (size, _) in chosen.items()}
-    return (_replace(info, inputs=tuple(specs), dynamic_sizes=sizes_by_axis),
-            {name: f"{size} ({source})" for name, (size, source) in chosen.items()})
 
 
 def name_graph_outputs(model: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelProto:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
-from compile.models.spec import ModelInfo
+from compile.models.spec import ModelInfo, resolve_dynamic_sizes
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 
 OUTPUT_FILE = "model.simplified.onnx"
@@ -25,6 +26,9 @@ class SimplifyPass(Pass):
     Options = SimplifyOptions
     options: SimplifyOptions
 
+    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
+        return {"shapes_inputs": {name: shape.model_dump() for name, shape in ctx.profile.shapes.inputs.items()}}
+
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         import onnxslim
 
@@ -40,7 +44,8 @@ class SimplifyPass(Pass):
 
         source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
-        info = model_info_from_onnx(model, source.path.stem)
+        # Sizes of dynamic non-batch axes (profile [shapes.inputs], else recorded): an ONNX source's start here.
+        info, sizes = resolve_dynamic_sizes(model_info_from_onnx(model, source.path.stem), ctx.profile.shapes)
         before = count_nodes(model)
         try:
             slim = onnxslim.slim(model)
@@ -56,7 +61,8 @@ class SimplifyPass(Pass):
         if error > self.options.tolerance:
             raise self.fail(f"simplification changed the outputs by {error:.3g} (tolerance {self.options.tolerance:g})")
         after = count_nodes(slim)
-        record = {"nodes_before": before, "nodes_after": after, "ops_after": op_histogram(slim), "max_rel_change": error}
+        record = {"nodes_before": before, "nodes_after": after, "ops_after": op_histogram(slim), "max_rel_change": error,
+                  **({"dynamic_sizes": sizes, "model_info": info.to_dict()} if sizes else {})}
         return PassResult(OnnxModel(path=out, precision=source.precision, sparsity=source.sparsity), record=record,
                           modified=after != before)
 

@@ -50,7 +50,7 @@ def test_sequence_axis_stays_symbolic_and_runs_at_any_length(tmp_path: Path, exp
         assert [d.dim_param for d in value.type.tensor_type.shape.dim] == ["batch", "sequence"], value.name
     # The size used, where it came from, and the sizes every later stage reads from the graph's model info.
     assert result.record["input_shapes"] == {"ids": [1, SEQUENCE], "mask": [1, SEQUENCE]}
-    assert result.record["dynamic_sizes"] == {"sequence": f"{SEQUENCE} (model factory)"}
+    assert result.record["dynamic_sizes"] == {"sequence": f"{SEQUENCE} (declared with the model)"}
     info = read_model_info(path)
     assert [spec.concrete_shape(4) for spec in info.inputs] == [(4, SEQUENCE), (4, SEQUENCE)]
 
@@ -111,3 +111,46 @@ def test_validation_and_benchmark_run_at_the_profile_sequence_size(tmp_path: Pat
     batches = {shape[0] for shape in seen}
     assert {1, 2} <= batches  # the benchmark's batch sizes ran
     assert seen and all(shape[1] == 20 for shape in seen)
+
+
+def _token_onnx(path: Path) -> Path:
+    """x[batch, sequence, 4] -> ReduceMean over the sequence -> Gemm -> y[batch, 2] (an ONNX source)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.random.default_rng(0).normal(size=(2, 4)).astype(np.float32), "w")
+    nodes = [helper.make_node("ReduceMean", ["x"], ["pooled"], axes=[1], keepdims=0),
+             helper.make_node("Gemm", ["pooled", "w"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "tokens", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_onnx_source_runs_at_the_profile_size_or_stops_clearly(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from compile.backends.base import Runner
+    from compile.pipeline import Pipeline
+
+    source = _token_onnx(tmp_path / "tokens.onnx")
+    settings = RunSettings(model=str(source), profile="cpu", out=tmp_path / "bare", progress=False)
+    with pytest.raises(UserInputError, match=r"input 'x' axis 1 \('sequence'\) is dynamic and its size is unknown"):
+        Pipeline(settings, profile=fast_profile(), log=lambda _: None).run()
+
+    seen: list[tuple[int, ...]] = []
+    real_infer = Runner.infer
+
+    def spy(self, feed):  # type: ignore[no-untyped-def]
+        seen.extend(tuple(array.shape) for array in feed.values())
+        return real_infer(self, feed)
+
+    monkeypatch.setattr(Runner, "infer", spy)
+    settings = RunSettings(model=str(source), profile="cpu", out=tmp_path / "sized", progress=False)
+    profile = fast_profile(x={"min": [1, 1, 4], "opt": [1, 10, 4], "max": [8, 32, 4]})
+    result = Pipeline(settings, profile=profile, log=lambda _: None).run()
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["passed"] is True and report["inputs"][0]["sizes"] == {"sequence": 10}
+    assert seen and all(shape[1] == 10 for shape in seen) and {1, 2} <= {shape[0] for shape in seen}
