@@ -37,6 +37,8 @@ class RunSettings:
     recover_steps: int | None = None
     #: Gate overrides from ``--gate NAME=VALUE``.
     gates: dict[str, float] = field(default_factory=dict)
+    #: ``--bench-budget``: adaptive benchmarking within this many seconds (``None``: the profile's method).
+    bench_budget: float | None = None
     #: Redo every stage even when its cache is valid.
     force: bool = False
     #: Show progress bars.

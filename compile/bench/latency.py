@@ -25,6 +25,13 @@ class LatencyStats:
     #: Medians of each repeat, and their spread (max - min) relative to the overall median.
     repeat_medians_ms: tuple[float, ...]
     spread_pct: float
+    #: Adaptive timing only (compile.bench.adaptive): the median's confidence interval, its half-width in %
+    #: of the median, why timing stopped ("converged" / "budget") and the seconds it took.
+    interval_low_ms: float | None = None
+    interval_high_ms: float | None = None
+    interval_pct: float | None = None
+    stopped: str | None = None
+    seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else round(v, 4) if isinstance(v, float) else v)

@@ -42,6 +42,8 @@ def run_options(func: F) -> F:
         click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None),
         click.option("--calib-percentile", type=click.FloatRange(50, 100), default=None),
         click.option("--recover-steps", type=click.IntRange(min=0), default=None, help="2:4 recovery fine-tuning steps."),
+        click.option("--bench-budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                     help="Benchmark adaptively: each batch size until its median is known to the profile's target (+-2%), within SECONDS in all."),
         click.option("--gate", "gates", multiple=True, metavar="NAME=VALUE", help="Override a gate, e.g. --gate min_top1_agreement=0.99."),
         click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), default=None,
                      help="Write JUnit XML here: one test case per gate."),
@@ -74,6 +76,7 @@ def settings_from_options(options: dict[str, Any]) -> RunSettings:
         calib_percentile=options["calib_percentile"],
         recover_steps=options["recover_steps"],
         gates=parse_gate_overrides(options["gates"]),
+        bench_budget=options.get("bench_budget"),
         force=options["force"],
         progress=not options["quiet"],
     )

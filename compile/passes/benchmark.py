@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,12 @@ from compile.settings import RunSettings
 
 class BenchmarkOptions(PassOptions):
     batch_sizes: list[int] = Field(default=[1], min_length=1)
+    #: "fixed": ``repeats`` x ``iterations``; "adaptive": until the median's 95% interval is within
+    #: ``target_interval_pct`` (at least ``min_runs`` calls) or ``budget_s`` runs out (compile.bench.adaptive).
+    mode: Literal["fixed", "adaptive"] = "fixed"
+    budget_s: float = Field(default=15.0, gt=0)
+    target_interval_pct: float = Field(default=2.0, gt=0)
+    min_runs: int = Field(default=20, ge=5)
     warmup: int = Field(default=10, ge=0)
     #: Timed calls per repeat (ignored when ``duration_s`` is set).
     iterations: int = Field(default=50, ge=1)
@@ -26,7 +32,7 @@ class BenchmarkOptions(PassOptions):
 
 class BenchmarkPass(Pass):
     name = "benchmark"
-    description = "Measure p50/p90/p99 latency and throughput (warm-up, repeated blocks, machine recorded)."
+    description = "Measure p50/p90/p99 latency and throughput (warm-up, then fixed blocks or until the median is known to +-2%; machine recorded)."
     consumes = (RUNTIME,)
     Options = BenchmarkOptions
     options: BenchmarkOptions
@@ -42,8 +48,13 @@ class BenchmarkPass(Pass):
     @classmethod
     def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
         b = profile.benchmark
-        return {"batch_sizes": profile.shapes.batch_sizes, "warmup": b.warmup, "iterations": b.iterations,
-                "repeats": b.repeats, "duration_s": b.duration_s, "threads": b.threads, **entry_options}
+        resolved = {"batch_sizes": profile.shapes.batch_sizes, "mode": b.mode, "warmup": b.warmup,
+                    "iterations": b.iterations, "repeats": b.repeats, "duration_s": b.duration_s,
+                    "budget_s": b.budget_s, "target_interval_pct": b.target_interval_pct, "min_runs": b.min_runs,
+                    "threads": b.threads, **entry_options}
+        if settings.bench_budget is not None:  # --bench-budget: adaptive timing within that many seconds
+            resolved.update(mode="adaptive", budget_s=settings.bench_budget)
+        return resolved
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         from compile.bench.machine import machine_info
@@ -56,7 +67,8 @@ class BenchmarkPass(Pass):
 
         artifact = self.input(inputs, RUNTIME, RuntimeArtifact)
         o = self.options
-        settings = BenchSettings(tuple(o.batch_sizes), o.warmup, o.iterations, o.repeats, o.duration_s, o.threads)
+        settings = BenchSettings(tuple(o.batch_sizes), o.warmup, o.iterations, o.repeats, o.duration_s, o.threads,
+                                 o.mode, o.budget_s, o.target_interval_pct, o.min_runs)
         latency, metrics = benchmark_artifact(artifact, ctx.model_info(), settings, ctx.log)
         return PassResult(None, record={"batches": list(o.batch_sizes)},
                           report={"latency": latency, "machine": machine_info()}, metrics=metrics)

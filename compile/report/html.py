@@ -69,7 +69,14 @@ def _latency(latency: dict[str, Any], machine: dict[str, Any]) -> str:
     groups = [(f"batch {r['batch']}", {"min": r["min_ms"], "p50": r["p50_ms"], "p99": r["p99_ms"]}) for r in per_batch]
     parts.append(bars_svg(groups, "milliseconds", "Latency per batch size"))
     method = latency.get("method")
-    if method:
+    if method and method.get("mode") == "adaptive":
+        parts.append(f"<p>Method: up to {method.get('warmup')} warm-up calls, then each batch size until the 95% interval "
+                     f"of its median is within +-{method.get('target_interval_pct')}% (at least {method.get('min_runs')} "
+                     f"calls) or the {method.get('budget_s')} s budget is spent: "
+                     + "; ".join(f"batch {r['batch']} {_fmt(r.get('interval_low_ms'))}-{_fmt(r.get('interval_high_ms'))} ms "
+                                 f"(+-{_fmt(r.get('interval_pct'))}%, {r.get('stopped')} after {r['iterations']} calls)"
+                                 for r in per_batch) + ".</p>")
+    elif method:
         parts.append(f"<p>Method: {method.get('warmup')} warm-up calls, {method.get('repeats')} repeats of "
                      f"{method.get('duration_s') and str(method['duration_s']) + ' s' or str(method.get('iterations')) + ' calls'}; "
                      "spread = (max - min) of the repeats' medians over the median.</p>")

@@ -58,6 +58,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         for row in latency.get("per_batch", []):
             lines.append(f"| {row['batch']} | {_fmt(row['p50_ms'])} | {_fmt(row['p90_ms'])} | {_fmt(row['p99_ms'])} | "
                          f"{_fmt(row['min_ms'])} | {_fmt(row['throughput_ips'])} | {_fmt(row['spread_pct'])} |")
+        adaptive = [row for row in latency.get("per_batch", []) if row.get("stopped")]
+        if adaptive:
+            lines += ["", "Adaptive timing, 95% interval of the median: " + "; ".join(
+                f"batch {row['batch']} {_fmt(row['interval_low_ms'])}-{_fmt(row['interval_high_ms'])} ms "
+                f"(+-{_fmt(row['interval_pct'])}%, {row['stopped']} after {row['iterations']} calls)" for row in adaptive)]
         machine = report.get("machine") or {}
         if machine:
             lines += ["", f"Machine: {machine.get('cpu')}, {machine.get('usable_cpus')} usable CPUs; "
