@@ -127,7 +127,7 @@ class ExportPass(Pass):
         for stale in out.parent.glob(out.name + ".data"):
             stale.unlink()
         save_onnx(model, out)
-        return _parity_error(loaded, info, out)
+        return _parity_error(loaded, info, out, PARITY_BATCH if self.options.dynamic_batch else EXPORT_BATCH)
 
     def _result(self, out: Path, loaded: LoadedModel, info: ModelInfo, size_sources: dict[str, str], exporter: str,
                 error: float, attempts: list[str]) -> PassResult:
@@ -143,7 +143,7 @@ class ExportPass(Pass):
             "nodes": count_nodes(model),
             "ops": op_histogram(model),
             "parity_max_rel_error": error,
-            "parity_batch": PARITY_BATCH,
+            "parity_batch": PARITY_BATCH if self.options.dynamic_batch else EXPORT_BATCH,
             "output_names": list(info.output_names),
             # The shape of one sample per input, and where each non-batch dynamic size came from.
             "input_shapes": {spec.name: list(spec.concrete_shape(1)) for spec in info.inputs},
@@ -291,8 +291,9 @@ def _batched(tensor: Any, batch: int) -> Any:
     return tensor[:1].repeat(batch, *([1] * (tensor.dim() - 1))) if tensor.shape[0] != batch else tensor
 
 
-def _parity_error(loaded: LoadedModel, info: ModelInfo, path: Path) -> float:
-    """Max relative error of the graph against PyTorch at PARITY_BATCH, output by output (by name)."""
+def _parity_error(loaded: LoadedModel, info: ModelInfo, path: Path, batch: int = PARITY_BATCH) -> float:
+    """Max relative error of the graph against PyTorch at ``batch`` (PARITY_BATCH; a static-batch graph
+    runs only at its export batch), output by output (by name)."""
     import numpy as np
     import torch
 
@@ -301,7 +302,7 @@ def _parity_error(loaded: LoadedModel, info: ModelInfo, path: Path) -> float:
     from compile.models.outputs import flatten_outputs
     from compile.parity import max_relative_error
 
-    feeds = generate_inputs(info.inputs, PARITY_BATCH, seed=1)
+    feeds = generate_inputs(info.inputs, batch, seed=1)
     with torch.no_grad():
         reference = flatten_outputs(loaded.module(*[torch.from_numpy(feeds[spec.name]) for spec in info.inputs]),
                                     info.output_names)

@@ -67,9 +67,9 @@ def test_export_falls_back_when_the_first_exporter_disagrees(tmp_path: Path, mon
     real = export_module._parity_error
     calls: list[str] = []
 
-    def parity(loaded, info, path):  # type: ignore[no-untyped-def]
+    def parity(loaded, info, path, batch):  # type: ignore[no-untyped-def]
         calls.append(path.name)
-        return 1.0 if len(calls) == 1 else real(loaded, info, path)
+        return 1.0 if len(calls) == 1 else real(loaded, info, path, batch)
 
     monkeypatch.setattr(export_module, "_parity_error", parity)
     result = ExportPass(exporter="torchscript", fallback=True).run({"torch": resolve_model("tiny_cnn")}, _ctx(tmp_path, "tiny_cnn"))
@@ -81,7 +81,7 @@ def test_export_fails_clearly_when_no_exporter_matches(tmp_path: Path, monkeypat
     from compile.errors import PassError
     from compile.passes import export as export_module
 
-    monkeypatch.setattr(export_module, "_parity_error", lambda loaded, info, path: 0.5)
+    monkeypatch.setattr(export_module, "_parity_error", lambda loaded, info, path, batch: 0.5)
     with pytest.raises(PassError, match="no exporter produced a graph that matches PyTorch"):
         ExportPass(exporter="torchscript").run({"torch": resolve_model("tiny_cnn")}, _ctx(tmp_path, "tiny_cnn"))
 
