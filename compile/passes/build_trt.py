@@ -76,12 +76,14 @@ class BuildTrtPass(Pass):
             "precision": ctx.settings.precision,
             "sparsity": ctx.settings.sparsity,
             "tensorrt": tensorrt_version() if self.options.runtime == "tensorrt" else None,
-            "gpu": [gpu.name, gpu.compute_capability] if gpu else None,
+            "gpu": [gpu.name, gpu.compute_capability, gpu.jetson_module, gpu.machine] if gpu else None,
         }
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.backends.trt.detect import (
+            gpu_matches,
             local_gpu,
+            profile_mismatch,
             require_tensorrt,
             tensorrt_version,
             timing_cache_path,
@@ -103,15 +105,22 @@ class BuildTrtPass(Pass):
         gpu = local_gpu()
         if gpu is None:
             raise self.fail(f"no NVIDIA GPU found: a TensorRT engine for '{profile.name}' is built on the GPU it runs on")
+        mismatch = profile_mismatch(profile, gpu)
+        if mismatch is not None:
+            raise self.fail(f"{mismatch}: an engine is built on the GPU it runs on (use this GPU's profile)")
         model = load_onnx(source.path, load_external_data=False)
         detected = graph_precision(model)
         carried = source.precision if source.precision != "fp32" else detected
         precision = ctx.settings.precision or profile.precision.default
         sparsity = ctx.settings.sparsity if ctx.settings.sparsity != "dense" else source.sparsity
-        cache = timing_cache_path(gpu.name, gpu.compute_capability, version)
+        # On a Jetson CUDA's name is "Orin" for every module: the module names the cache.
+        cache = timing_cache_path(gpu.jetson_module or gpu.name, gpu.compute_capability, version)
         settings, warnings = build_settings(profile, precision=precision, graph_precision=carried, sparsity=sparsity,
                                             tensorrt_version=version, inputs=graph_inputs(model), timing_cache=str(cache),
                                             memory_pools_mb=self.options.memory_pools_mb)
+        if profile.hardware.gpu_match and gpu_matches(profile.hardware.gpu_match, gpu) is None:
+            warnings.append(f"profile '{profile.name}' is for {profile.hardware.name}, this GPU is {gpu.description}: "
+                            "same compute capability, so it builds, tuned for this GPU")
         ctx.log(f"  {settings.path_description}")
         if self.options.runtime == "onnxruntime-gpu":
             return self._ort_gpu(source, ctx, settings, gpu, warnings)
@@ -145,12 +154,13 @@ class BuildTrtPass(Pass):
             onnx_sha256=source.content_hash(), engine_sha256=hash_file(engine),
             hardware_compatibility=settings.hardware_compatibility, version_compatible=settings.version_compatible,
             build_path=settings.path_description, builder=settings.to_dict(), dla_core=settings.dla_core,
+            platform={"machine": gpu.machine, "jetson_module": gpu.jetson_module},
         )
         sidecar_path = ctx.output_path(SIDECAR_FILE)
         write_sidecar(sidecar_path, sidecar)
         section: dict[str, Any] = {
             "version": outcome["tensorrt_version"], "build_path": settings.path_description, "typing": settings.typing,
-            "gpu": {"name": gpu.name, "compute_capability": gpu.compute_capability},
+            "gpu": {"name": gpu.name, "compute_capability": gpu.compute_capability, "jetson_module": gpu.jetson_module},
             "engine_bytes": outcome["engine_bytes"], "build_seconds": outcome["seconds"],
             "timing_cache": outcome["timing_cache"], "layers": outcome["layers"], "build_log": BUILD_LOG,
         }
@@ -181,7 +191,7 @@ class BuildTrtPass(Pass):
         data = source.path.with_name(source.path.name + ".data")
         if data.is_file():
             shutil.copyfile(data, out.with_name(out.name + ".data"))
-        cache_dir = timing_cache_path(gpu.name, gpu.compute_capability, "ort").parent / "ort-engines"
+        cache_dir = timing_cache_path(gpu.jetson_module or gpu.name, gpu.compute_capability, "ort").parent / "ort-engines"
         providers = provider_options(settings, cache_dir)
         bindings = [Binding(s.name, "input", tuple(-1 if isinstance(d, str) else d for d in spec.shape), spec.dtype,
                             s.min, s.opt, s.max)
@@ -193,6 +203,7 @@ class BuildTrtPass(Pass):
             engine_sha256=None, hardware_compatibility="none", version_compatible=False,
             build_path=f"ONNX Runtime TensorRT/CUDA execution providers ({settings.path_description})",
             builder=settings.to_dict(), dla_core=settings.dla_core, extra={"providers": providers},
+            platform={"machine": gpu.machine, "jetson_module": gpu.jetson_module},
         )
         sidecar_path = ctx.output_path(ORT_SIDECAR_FILE)
         write_sidecar(sidecar_path, sidecar)

@@ -11,6 +11,7 @@ from compile.backends.trt.settings import (
     MIB,
     InputProfile,
     TrtBuildSettings,
+    _check_dla,
     build_settings,
     optimization_shapes,
 )
@@ -19,6 +20,7 @@ from compile.models.spec import InputSpec
 from compile.profiles import Profile, Shapes, parse_profile
 
 IMAGE = (InputSpec("input", ("batch", 3, 16, 16)),)
+JETPACK6 = "10.3.0.26"
 
 
 def gpu_profile(**sections: dict[str, Any]) -> Profile:
@@ -134,18 +136,69 @@ def test_sparse_weights_only_for_24_runs_on_sparse_tensor_cores() -> None:
 
 
 def test_dla_core_with_and_without_gpu_fallback() -> None:
-    orin = {"hardware": {"name": "Jetson AGX Orin", "dla_cores": 2, "compute_capability": "8.7"}}
+    orin = {"hardware": {"name": "Jetson AGX Orin", "dla_cores": 2, "compute_capability": "8.7"},
+            "shapes": {"batch_sizes": [1], "min_batch": 1, "opt_batch": 1, "max_batch": 1}}
     with_fallback = gpu_profile(**orin, build={"dla_core": 1, "gpu_fallback": True})
-    settings, _ = settings_for(with_fallback, precision="fp16", graph="fp16", memory_pools_mb={"dla_managed_sram": 1})
+    settings, _ = settings_for(with_fallback, precision="fp16", graph="fp16", version=JETPACK6,
+                                memory_pools_mb={"dla_managed_sram": 1})
     assert (settings.dla_core, settings.gpu_fallback) == (1, True)
     assert settings.memory_pools["dla_managed_sram"] == MIB
     no_fallback = gpu_profile(**orin, build={"dla_core": 0, "gpu_fallback": False})
-    assert settings_for(no_fallback, precision="int8", graph="int8")[0].gpu_fallback is False
-    _, warnings = settings_for(with_fallback, precision="fp32")
+    assert settings_for(no_fallback, precision="int8", graph="int8", version=JETPACK6)[0].gpu_fallback is False
+    _, warnings = settings_for(with_fallback, precision="fp32", version=JETPACK6)
     assert any("falls back to the GPU" in w for w in warnings)
     with pytest.raises(ProfileError, match="DLA runs only FP16 and INT8, and GPU fallback is off"):
-        settings_for(no_fallback, precision="fp32")
+        settings_for(no_fallback, precision="fp32", version=JETPACK6)
     assert settings_for(gpu_profile())[0].dla_core is None
+
+
+def test_dla_needs_static_shapes_and_a_tensorrt_that_has_dla() -> None:
+    """Fault 3: DLA has no dynamic shapes (min = opt = max), also for a model's own dynamic axes; and DLA
+    exists in TensorRT 10 up to 10.7 and again from 11.4.1 (TensorRT 11.4.1 docs, "Working with DLA")."""
+    orin = {"hardware": {"name": "Jetson AGX Orin", "dla_cores": 2, "compute_capability": "8.7"},
+            "shapes": {"batch_sizes": [1], "min_batch": 1, "opt_batch": 1, "max_batch": 1}}
+    profile = gpu_profile(**orin, build={"dla_core": 0})
+    ranged = (InputProfile("input", (1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32)),)
+    # Profiles refuse a range when loaded (compile/profiles.py); the settings check the shapes they compute too.
+    with pytest.raises(ProfileError, match=r"runs on DLA core 0, which needs static shapes, but input 'input' ranges "
+                                           r"\[1, 3, 8, 8\] .. \[1, 3, 32, 32\]"):
+        _check_dla(profile, JETPACK6, ranged)
+    for version, ok in (("10.3.0.26", True), ("10.7.0", True), ("10.8.0", False), ("10.13.0.35", False),
+                        ("11.1.0", False), ("11.4.0", False), ("11.4.1", True)):
+        if ok:
+            assert settings_for(profile, precision="fp16", graph="fp16", version=version)[0].dla_core == 0
+        else:
+            with pytest.raises(ProfileError, match=f"TensorRT {version} has no DLA"):
+                settings_for(profile, precision="fp16", graph="fp16", version=version)
+
+
+def test_same_compute_capability_needs_tensorrt_10_9_and_turing() -> None:
+    """Fault 1: HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY is bound from TensorRT 10.9 (pyCore.cpp)."""
+    same = gpu_profile(build={"hardware_compatibility": "same_compute_capability"})
+    with pytest.raises(ProfileError, match="needs TensorRT 10.9 or newer, and TensorRT 10.3.0.26 is installed"):
+        settings_for(same, version="10.3.0.26")
+    assert settings_for(same, version="10.9.0.34")[0].hardware_compatibility == "same_compute_capability"
+    volta = gpu_profile(hardware={"name": "Tesla V100", "compute_capability": "7.0", "sparse_tensor_cores": False},
+                        build={"hardware_compatibility": "same_compute_capability"})
+    with pytest.raises(ProfileError, match="needs compute capability 7.5 \\(Turing\\) or newer, Tesla V100 is 7.0"):
+        settings_for(volta)
+    orin = {"hardware": {"name": "Jetson AGX Orin", "dla_cores": 2, "compute_capability": "8.7"},
+            "shapes": {"batch_sizes": [1], "min_batch": 1, "opt_batch": 1, "max_batch": 1}}
+    for level in ("ampere_plus", "same_compute_capability"):
+        with pytest.raises(ProfileError, match=f"'{level}' does not apply to DLA engines"):
+            settings_for(gpu_profile(**orin, build={"dla_core": 0, "hardware_compatibility": level}), version="10.3.0")
+
+
+def test_jetson_profiles_expect_their_dla_core_count() -> None:
+    from compile.profiles import load_profile
+
+    nano, _ = build_settings(load_profile("jetson-orin-nano"), precision="fp16", graph_precision="fp16", sparsity="dense",
+                             tensorrt_version="10.3.0", inputs=IMAGE)
+    agx, _ = build_settings(load_profile("jetson-agx-orin"), precision="fp16", graph_precision="fp16", sparsity="dense",
+                            tensorrt_version="10.3.0", inputs=IMAGE)
+    a100, _ = build_settings(load_profile("a100"), precision="fp16", graph_precision="fp16", sparsity="dense",
+                             tensorrt_version="10.3.0", inputs=IMAGE)
+    assert (nano.expect_dla_cores, agx.expect_dla_cores, a100.expect_dla_cores) == (0, 2, None)
 
 
 def test_hardware_and_version_compatibility() -> None:

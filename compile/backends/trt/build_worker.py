@@ -37,7 +37,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
         result["profile"] = profile_engine(Path(job["engine"]), outcome.bindings, settings.version_compatible,
                                            warmup=profile.get("warmup", 10), iterations=profile.get("iterations", 50),
-                                           cuda_graph=profile.get("cuda_graph", True))
+                                           cuda_graph=profile.get("cuda_graph", True), dla_core=settings.dla_core)
     return result
 
 

@@ -1,8 +1,11 @@
 """Run a TensorRT engine: inference for validate/benchmark, device-only latency with CUDA graphs, per-layer times.
 
-The runner drives the TensorRT API directly (so mypy checks it against the TensorRT stubs) and uses
-torch's CUDA allocator, streams, events and graphs for device memory and timing. Before anything is
-deserialized the compatibility guard compares the engine's sidecar with this machine.
+The runner drives the TensorRT API directly (so mypy checks it against the TensorRT stubs); device memory,
+streams, copies, events and CUDA graphs go through ``polygraphy.cuda`` (``cuda.py``), so no CUDA build of
+torch is needed (Jetson has none on PyPI). Where each tensor lives is planned in ``tensors.py``: shape-tensor
+inputs stay on the host, data-dependent outputs get an output allocator. Before anything is deserialized the
+compatibility guard compares the engine's sidecar with this machine; TensorRT's plugins are registered
+first, as a plan may name them.
 
 Three latencies are measured by :func:`profile_engine`: with host-device copies (what an application
 sees), device-only (inputs already on the GPU), and device-only replayed from a CUDA graph when capture
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +28,11 @@ from compile.errors import MissingDependencyError, PassError, UserInputError
 
 if TYPE_CHECKING:
     import tensorrt as trt
-    import torch
 
     from compile.artifacts import RuntimeArtifact
+    from compile.backends.trt.cuda import Cuda
+    from compile.backends.trt.tensors import Binding as ContextBinding
+    from compile.backends.trt.tensors import TensorIO
 
 #: File names the ``analyze`` stage may leave in the run directory (a list of rows, or {"layers": [...]}).
 ANALYZE_TABLES = ("analyze.json", "analysis.json")
@@ -47,20 +53,6 @@ def version() -> str:
     return found
 
 
-def torch_dtype(dtype: trt.DataType) -> torch.dtype:
-    import tensorrt as trt
-    import torch
-
-    table = {
-        trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16, trt.DataType.BF16: torch.bfloat16,
-        trt.DataType.INT8: torch.int8, trt.DataType.INT32: torch.int32, trt.DataType.INT64: torch.int64,
-        trt.DataType.BOOL: torch.bool, trt.DataType.UINT8: torch.uint8,
-    }
-    if dtype not in table:
-        raise PassError(f"engine tensor type {dtype.name} has no torch equivalent")
-    return table[dtype]
-
-
 def make_layer_profiler() -> Any:
     """An ``IProfiler`` that accumulates milliseconds per layer name."""
     import tensorrt as trt
@@ -77,25 +69,32 @@ def make_layer_profiler() -> Any:
 
 
 class TrtRunner(Runner):
+    """Runs ``engine_path`` as its ``sidecar`` describes. ``guard``: compare the sidecar with this machine
+    first (off only for the build worker, which profiles the engine it has just built on this GPU)."""
+
     name = "tensorrt"
 
-    def __init__(self, engine_path: Path, sidecar: dict[str, Any]) -> None:
+    def __init__(self, engine_path: Path, sidecar: dict[str, Any], guard: bool = True) -> None:
         super().__init__()
         self.engine_path = engine_path
         self.sidecar = sidecar
+        self.guard = guard
         self.warnings: list[str] = []
         self._engine: trt.ICudaEngine | None = None
         self._context: trt.IExecutionContext | None = None
-        self._stream: torch.cuda.Stream | None = None
-        self._inputs: list[str] = []
-        self._outputs: list[str] = []
+        self._cuda: Cuda | None = None
+        self._stream: Any = None
+        self._io: list[TensorIO] = []
+        self._bindings: list[ContextBinding] = []
         self._logger: trt.ILogger | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def activate_impl(self) -> None:
         from compile.backends.trt.compat import check_compatible, local_target
 
-        self.warnings = check_compatible(self.sidecar, local_target(), self.engine_path.name)
+        target = local_target() if self.guard else None
+        if target is not None and (target.tensorrt_version is None or target.gpu_name is None):
+            check_compatible(self.sidecar, target, self.engine_path.name)  # raises, naming what is missing
         expected = self.sidecar.get("engine_sha256")
         if expected:
             from compile.hashing import hash_file
@@ -104,12 +103,20 @@ class TrtRunner(Runner):
                 raise UserInputError(f"{self.engine_path.name} does not match its sidecar (engine_sha256 differs): "
                                      "the sidecar describes another engine")
         import tensorrt as trt
-        import torch
 
-        if not torch.cuda.is_available():
-            raise UserInputError("running a TensorRT engine needs a CUDA device visible to torch")
+        from compile.backends.trt.builder import init_plugins
+        from compile.backends.trt.cuda import Cuda
+        from compile.backends.trt.tensors import plan_io
+
         self._logger = trt.Logger(trt.Logger.WARNING)
+        init_plugins(self._logger)
         runtime = trt.Runtime(self._logger)
+        if target is not None:
+            self.warnings = check_compatible(self.sidecar, replace(target, dla_cores=int(runtime.num_DLA_cores)),
+                                             self.engine_path.name)
+        dla_core = self.sidecar.get("dla_core")
+        if dla_core is not None:
+            runtime.DLA_core = int(dla_core)
         if self.sidecar.get("compatibility", {}).get("version_compatible"):
             # The plan carries its own lean runtime; only plans this tool built are loaded this way.
             runtime.engine_host_code_allowed = True
@@ -118,101 +125,105 @@ class TrtRunner(Runner):
             raise PassError(f"TensorRT could not deserialize {self.engine_path.name}")
         self._engine = engine
         self._context = engine.create_execution_context()
-        self._stream = torch.cuda.Stream()
-        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        self._inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self._outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self._cuda = Cuda()
+        self._stream = self._cuda.stream()
+        self._io = plan_io(engine)
 
     def deactivate_impl(self) -> None:
+        for binding in self._bindings:
+            binding.free()
+        self._bindings.clear()
+        if self._stream is not None:
+            self._stream.free()
         self._context = None
         self._engine = None
         self._stream = None
 
     def input_names_impl(self) -> list[str]:
-        return list(self._inputs)
+        return [t.name for t in self._io if t.mode == "input"]
 
     def output_names_impl(self) -> list[str]:
-        return list(self._outputs)
+        return [t.name for t in self._io if t.mode == "output"]
+
+    @property
+    def io(self) -> list[TensorIO]:
+        """The engine's I/O tensors and where each one lives (see ``tensors.py``)."""
+        return list(self._io)
 
     # -- execution -------------------------------------------------------------------------------------
-    def to_device(self, feed: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        import torch
+    def binding(self) -> ContextBinding:
+        """A fresh binding (device buffers, output allocator) freed with the runner."""
+        from compile.backends.trt.tensors import Binding as ContextBinding
 
-        engine, stream = self._require_engine(), self._require_stream()
-        # Copies and allocations go on the runner's stream, the one TensorRT executes on.
-        with torch.cuda.stream(stream):
-            return {name: torch.from_numpy(np.ascontiguousarray(array)).to("cuda").to(torch_dtype(engine.get_tensor_dtype(name)))
-                    for name, array in feed.items()}
+        binding = ContextBinding(self._require_cuda())
+        self._bindings.append(binding)
+        return binding
 
-    def bind(self, context: trt.IExecutionContext, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Set input shapes and addresses on ``context``; allocate and bind outputs of the resulting shapes.
-        The caller keeps ``inputs`` and the returned outputs alive while the context may run."""
-        import torch
-
-        engine, stream = self._require_engine(), self._require_stream()
-        for name, tensor in inputs.items():
-            if not context.set_input_shape(name, list(tensor.shape)):
-                raise UserInputError(f"{self.engine_path.name}: input '{name}' shape {tuple(tensor.shape)} is outside "
-                                     "the engine's optimization profile")
-            context.set_tensor_address(name, tensor.data_ptr())
-        outputs = {}
-        for name in self._outputs:
-            dims = context.get_tensor_shape(name)
-            shape = [int(dims[i]) for i in range(len(dims))]
-            with torch.cuda.stream(stream):
-                outputs[name] = torch.empty(shape, dtype=torch_dtype(engine.get_tensor_dtype(name)), device="cuda")
-            context.set_tensor_address(name, outputs[name].data_ptr())
-        return outputs
+    def bind(self, context: trt.IExecutionContext, feed: dict[str, np.ndarray],
+             binding: ContextBinding | None = None) -> ContextBinding:
+        """Bind ``feed`` and the outputs to ``context`` (inputs copied on the runner's stream)."""
+        binding = binding or self.binding()
+        binding.bind(context, self._io, feed, self._stream_ptr(), self.engine_path.name)
+        return binding
 
     def execute(self, context: trt.IExecutionContext) -> None:
-        stream = self._require_stream()
-        if not context.execute_async_v3(stream.cuda_stream):
+        if not context.execute_async_v3(self._stream_ptr()):
             raise PassError(f"TensorRT failed to run {self.engine_path.name} (execute_async_v3 returned false)")
 
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         context = self._require_context()
-        inputs = self.to_device(feed)
-        outputs = self.bind(context, inputs)
+        if not self._bindings:
+            self.binding()
+        binding = self.bind(context, feed, self._bindings[0])
         self.execute(context)
-        self._require_stream().synchronize()
-        return {name: tensor.float().cpu().numpy() if tensor.dtype.is_floating_point else tensor.cpu().numpy()
-                for name, tensor in outputs.items()}
+        return binding.fetch(self._io, self._stream_ptr())
 
     # -- measurement -----------------------------------------------------------------------------------
     def device_latency(self, feed: dict[str, np.ndarray], warmup: int, iterations: int,
                        cuda_graph: bool) -> dict[str, Any]:
         """Milliseconds per run with inputs already on the GPU, timed with CUDA events; replayed from a CUDA
         graph when ``cuda_graph`` and capture succeeds (the reason is recorded when it does not)."""
-        import torch
+        from compile.backends.trt.cuda import CudaError
 
-        context, stream = self._require_context(), self._require_stream()
-        inputs = self.to_device(feed)
-        outputs = self.bind(context, inputs)
+        context, cuda, stream = self._require_context(), self._require_cuda(), self._stream_ptr()
+        binding = self.bind(context, feed)
         self.execute(context)  # the first enqueue after a shape change must happen outside capture
-        stream.synchronize()
-        graph: torch.cuda.CUDAGraph | None = None
+        cuda.synchronize(stream)
+        graph: int | None = None
         graph_note = "not requested"
-        if cuda_graph:
+        if cuda_graph and binding.data_dependent:
+            graph_note = f"not captured: data-dependent output shapes ({', '.join(binding.data_dependent)})"
+        elif cuda_graph:
+            capturing = False
             try:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=stream):
-                    self.execute(context)
+                cuda.begin_capture(stream)
+                capturing = True
+                self.execute(context)
+                capturing = False
+                graph = cuda.end_capture(stream)
                 graph_note = "captured"
-            except (RuntimeError, PassError) as err:
+            except (CudaError, PassError) as err:
+                if capturing:
+                    try:
+                        cuda.destroy_graph(cuda.end_capture(stream))
+                    except CudaError:
+                        pass
                 graph, graph_note = None, f"capture failed: {(str(err).splitlines() or [type(err).__name__])[0]}"
-                stream.synchronize()
+                cuda.synchronize(stream)
         captured = graph
 
         def step() -> None:
             if captured is not None:
-                captured.replay()
+                cuda.launch(captured, stream)
             else:
                 self.execute(context)
 
-        times = _time_events(step, stream, warmup, iterations)
-        used_graph = captured is not None
-        del inputs, outputs
-        return {"cuda_graph": used_graph, "cuda_graph_note": graph_note, **_summary(times)}
+        try:
+            times = _time_events(cuda, step, stream, warmup, iterations)
+        finally:
+            if captured is not None:
+                cuda.destroy_graph(captured)
+        return {"cuda_graph": captured is not None, "cuda_graph_note": graph_note, **_summary(times)}
 
     def host_latency(self, feed: dict[str, np.ndarray], warmup: int, iterations: int) -> dict[str, Any]:
         """Milliseconds per ``infer`` call: host-to-device copies, execution, device-to-host copies."""
@@ -227,16 +238,15 @@ class TrtRunner(Runner):
 
     def layer_times(self, feed: dict[str, np.ndarray], iterations: int) -> dict[str, float]:
         """Mean milliseconds per engine layer over ``iterations`` profiled runs (a separate context, no graph)."""
-        engine, stream = self._require_engine(), self._require_stream()
+        engine, cuda = self._require_engine(), self._require_cuda()
         context = engine.create_execution_context()
         profiler = make_layer_profiler()
         context.profiler = profiler
-        inputs = self.to_device(feed)
-        outputs = self.bind(context, inputs)
+        binding = self.bind(context, feed)
         for _ in range(iterations):
             self.execute(context)
-            stream.synchronize()
-        del inputs, outputs
+            cuda.synchronize(self._stream_ptr())
+        binding.free()
         return {name: float(np.mean(values)) for name, values in profiler.times.items()}
 
     # -- state -----------------------------------------------------------------------------------------
@@ -250,27 +260,32 @@ class TrtRunner(Runner):
             raise RuntimeError(f"{self.name} is not active")
         return self._context
 
-    def _require_stream(self) -> torch.cuda.Stream:
+    def _require_cuda(self) -> Cuda:
+        if self._cuda is None:
+            raise RuntimeError(f"{self.name} is not active")
+        return self._cuda
+
+    def _stream_ptr(self) -> int:
         if self._stream is None:
             raise RuntimeError(f"{self.name} is not active")
-        return self._stream
+        return int(self._stream.ptr)
 
 
-def _time_events(step: Any, stream: torch.cuda.Stream, warmup: int, iterations: int) -> list[float]:
-    import torch
-
-    with torch.cuda.stream(stream):
-        for _ in range(warmup):
-            step()
-        stream.synchronize()
+def _time_events(cuda: Cuda, step: Any, stream: int, warmup: int, iterations: int) -> list[float]:
+    for _ in range(warmup):
+        step()
+    cuda.synchronize(stream)
+    start, end = cuda.event(), cuda.event()
+    try:
         times = []
         for _ in range(iterations):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record(stream)
+            cuda.record(start, stream)
             step()
-            end.record(stream)
-            end.synchronize()
-            times.append(float(start.elapsed_time(end)))
+            cuda.record(end, stream)
+            times.append(cuda.elapsed_ms(start, end))
+    finally:
+        cuda.destroy_event(start)
+        cuda.destroy_event(end)
     return times
 
 
@@ -297,13 +312,14 @@ def opt_feed(bindings: list[Binding], seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def profile_engine(engine_path: Path, bindings: list[Binding], version_compatible: bool, warmup: int = 10,
-                   iterations: int = 50, cuda_graph: bool = True, layer_iterations: int = 10) -> dict[str, Any]:
+                   iterations: int = 50, cuda_graph: bool = True, layer_iterations: int = 10,
+                   dla_core: int | None = None) -> dict[str, Any]:
     """Latency at the opt shape with and without host-device copies (CUDA graph when possible) and
-    per-layer times; run by the build worker on the GPU that built the engine."""
-    sidecar = {"runtime": "tensorrt", "tensorrt_version": None, "gpu": {},
+    per-layer times; run by the build worker on the GPU that built the engine (no guard: it is this GPU)."""
+    sidecar = {"runtime": "tensorrt", "tensorrt_version": None, "gpu": {}, "dla_core": dla_core,
                "compatibility": {"hardware": "none", "version_compatible": version_compatible}}
     feed = opt_feed(bindings)
-    runner = TrtRunner(engine_path, sidecar)
+    runner = TrtRunner(engine_path, sidecar, guard=False)
     with runner:
         return {
             "shapes": {name: list(array.shape) for name, array in feed.items()},

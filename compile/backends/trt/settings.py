@@ -8,6 +8,7 @@ what gets built is testable on a machine without TensorRT. Contradictions are er
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +21,14 @@ MIB = 1 << 20
 MEMORY_POOLS = ("workspace", "dla_managed_sram", "dla_local_dram", "dla_global_dram", "tactic_shared_memory")
 #: Hardware compatibility levels that need an Ampere-or-newer GPU (compute capability 8.0+).
 AMPERE_PLUS_MIN_CC = (8, 0)
+#: ``same_compute_capability``: engines built on Turing or newer (NvInfer.h, release/10.13), and the level
+#: exists from TensorRT 10.9 (HardwareCompatibilityLevel in pyCore.cpp: absent at v10.3.0, present at v10.9.0).
+SAME_CC_MIN_CC = (7, 5)
+SAME_CC_MIN_VERSION = (10, 9)
+#: TensorRT releases with DLA: 10.x up to 10.7, and 11.x from 11.4.1 (Jetson AGX Orin, JetPack 7.2.2+);
+#: 11.0-11.3 have none ("Working with DLA", TensorRT 11.4.1 documentation).
+DLA_LAST_10 = (10, 7)
+DLA_FIRST_11 = (11, 4, 1)
 #: TensorRT majors this tool knows how to drive.
 SUPPORTED_MAJORS = (10, 11)
 
@@ -75,6 +84,9 @@ class TrtBuildSettings:
     timing_cache: str | None = None
     #: ProfilingVerbosity.DETAILED keeps layer names and parameters for per-layer timing.
     detailed_profiling: bool = True
+    #: DLA cores the build device must have (a Jetson profile's ``hardware.dla_cores``; None: not checked).
+    #: Tells Jetson modules apart that CUDA names alike ("Orin").
+    expect_dla_cores: int | None = None
 
     @property
     def path_description(self) -> str:
@@ -102,6 +114,26 @@ def parse_major(version: str) -> int:
         return int(version.split(".")[0])
     except ValueError as err:
         raise PassError(f"cannot read the TensorRT version '{version}'") from err
+
+
+def version_tuple(version: str, parts: int = 3) -> tuple[int, ...]:
+    """``"10.13.0.35"`` -> ``(10, 13, 0)``: the leading digits of each of the first ``parts`` fields."""
+    numbers = []
+    for piece in version.split(".")[:parts]:
+        match = re.match(r"\d+", piece)
+        numbers.append(int(match.group()) if match else 0)
+    return tuple(numbers + [0] * (parts - len(numbers)))
+
+
+def has_dla(version: str) -> bool:
+    """Whether TensorRT ``version`` can build DLA engines (see DLA_LAST_10, DLA_FIRST_11)."""
+    found = version_tuple(version)
+    return found[:2] <= DLA_LAST_10 if found[0] == 10 else found >= DLA_FIRST_11
+
+
+def is_jetson_profile(profile: Profile) -> bool:
+    """A profile for a Jetson module: its hardware name or a ``gpu_match`` token says Jetson."""
+    return any("jetson" in text.lower() for text in (profile.hardware.name, *profile.hardware.gpu_match))
 
 
 def parse_cc(value: str | None) -> tuple[int, int] | None:
@@ -203,17 +235,13 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
         if pool.startswith("dla_") and build.dla_core is None:
             raise ProfileError(f"build-trt: memory pool '{pool}' is a DLA pool, but the profile sets no build.dla_core")
         pools[pool] = mb * MIB
-    cc = parse_cc(hardware.compute_capability)
-    if build.hardware_compatibility == "ampere_plus":
-        if cc is not None and cc < AMPERE_PLUS_MIN_CC:
-            raise ProfileError(f"profile '{profile.name}': build.hardware_compatibility = 'ampere_plus' needs compute "
-                               f"capability 8.0 or newer, {hardware.name} is {hardware.compute_capability}")
-        if build.dla_core is not None:
-            raise ProfileError(f"profile '{profile.name}': hardware compatibility does not apply to DLA engines")
+    _check_compatibility(profile, tensorrt_version)
     sparse = sparsity == "2:4"
     if sparse and not hardware.sparse_tensor_cores:
         raise ProfileError(f"profile '{profile.name}': {hardware.name} has no sparse tensor cores for 2:4 weights")
+    shapes = optimization_shapes(profile.shapes, inputs)
     if build.dla_core is not None:
+        _check_dla(profile, tensorrt_version, shapes)
         if precision == "mixed":
             warnings.append("DLA runs only FP16 and INT8: the layers 'mixed' keeps in FP32 run on the GPU")
         if precision == "fp32":
@@ -224,12 +252,46 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
     settings = TrtBuildSettings(
         tensorrt_major=major, typing=typing, precision=precision, fp16_flag=fp16_flag, int8_flag=int8_flag,
         memory_pools=pools, builder_optimization_level=build.builder_optimization_level,
-        shapes=optimization_shapes(profile.shapes, inputs), sparse_weights=sparse, dla_core=build.dla_core,
+        shapes=shapes, sparse_weights=sparse, dla_core=build.dla_core,
         gpu_fallback=build.dla_core is not None and build.gpu_fallback,
         hardware_compatibility=build.hardware_compatibility, version_compatible=build.version_compatible,
         timing_cache=timing_cache if build.timing_cache else None,
+        expect_dla_cores=hardware.dla_cores if is_jetson_profile(profile) else None,
     )
     return settings, warnings
+
+
+def _check_compatibility(profile: Profile, tensorrt_version: str) -> None:
+    """Hardware compatibility the GPU, the TensorRT version and the device type allow; ProfileError otherwise."""
+    level, hardware = profile.build.hardware_compatibility, profile.hardware
+    if level == "none":
+        return
+    where = f"profile '{profile.name}': build.hardware_compatibility = '{level}'"
+    if profile.build.dla_core is not None:
+        raise ProfileError(f"{where} does not apply to DLA engines (build.dla_core = {profile.build.dla_core})")
+    cc = parse_cc(hardware.compute_capability)
+    if level == "ampere_plus" and cc is not None and cc < AMPERE_PLUS_MIN_CC:
+        raise ProfileError(f"{where} needs compute capability 8.0 or newer, {hardware.name} is {hardware.compute_capability}")
+    if level == "same_compute_capability":
+        if version_tuple(tensorrt_version)[:2] < SAME_CC_MIN_VERSION:
+            raise ProfileError(f"{where} needs TensorRT 10.9 or newer, and TensorRT {tensorrt_version} is installed "
+                               "(JetPack 6 has 10.3): use 'none' or 'ampere_plus'")
+        if cc is not None and cc < SAME_CC_MIN_CC:
+            raise ProfileError(f"{where} needs compute capability 7.5 (Turing) or newer, {hardware.name} is "
+                               f"{hardware.compute_capability}")
+
+
+def _check_dla(profile: Profile, tensorrt_version: str, shapes: tuple[InputProfile, ...]) -> None:
+    """DLA needs a TensorRT that has it and one static shape per input (min = opt = max): with GPU fallback a
+    dynamic shape would move every layer to the GPU without a word."""
+    if not has_dla(tensorrt_version):
+        raise ProfileError(f"profile '{profile.name}' runs on DLA core {profile.build.dla_core}, but TensorRT "
+                           f"{tensorrt_version} has no DLA (TensorRT 10 up to 10.7, and 11.4.1 or newer, build DLA engines)")
+    for entry in shapes:
+        if not entry.min == entry.opt == entry.max:
+            raise ProfileError(f"profile '{profile.name}' runs on DLA core {profile.build.dla_core}, which needs "
+                               f"static shapes, but input '{entry.name}' ranges {list(entry.min)} .. {list(entry.max)}: "
+                               "set min = opt = max (min_batch = opt_batch = max_batch)")
 
 
 def graph_carries(graph_precision: str, precision: str) -> bool:

@@ -54,7 +54,9 @@ def make_sidecar(*, runtime: str, tensorrt_version: str | None, gpu_name: str, c
                  profile: str, hardware: str, precision: str, sparsity: str, bindings: list[Binding],
                  onnx_sha256: str, engine_sha256: str | None, hardware_compatibility: str, version_compatible: bool,
                  build_path: str, builder: dict[str, Any], dla_core: int | None = None,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 platform: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sidecar record. ``platform``: where the engine was built, ``{"machine": "aarch64",
+    "jetson_module": "NVIDIA Jetson AGX Orin Developer Kit" or None}`` (the guard refuses another platform)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}")
     return {
@@ -64,6 +66,7 @@ def make_sidecar(*, runtime: str, tensorrt_version: str | None, gpu_name: str, c
         "tensorrt_version": tensorrt_version,
         "build_path": build_path,
         "gpu": {"name": gpu_name, "compute_capability": compute_capability},
+        "platform": platform or {},
         "profile": profile,
         "hardware": hardware,
         "precision": precision,
