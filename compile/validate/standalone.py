@@ -146,8 +146,7 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
         from compile.bench.machine import machine_info
         from compile.bench.suite import BenchSettings, benchmark_artifact
 
-        b = profile.benchmark
-        settings = BenchSettings(tuple(profile.shapes.batch_sizes), b.warmup, b.iterations, b.repeats, b.duration_s, b.threads)
+        settings = BenchSettings.from_profile(profile.benchmark, profile.shapes.batch_sizes)
         report["latency"], latency_metrics = benchmark_artifact(candidate.artifact, info, settings, log)
         report["machine"] = machine_info()
         metrics.update(latency_metrics)
