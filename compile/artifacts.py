@@ -161,7 +161,8 @@ def _read_json_object(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 def _is_legacy_sidecar(data: dict[str, Any]) -> bool:
-    """What the ONNX Runtime and TensorRT builds always wrote into their sidecars."""
+    """What the ONNX Runtime, TensorRT and OpenVINO builds always wrote into their sidecars."""
     ort = data.get("backend") == "onnxruntime" and "load_optimization" in data and "onnxruntime_version" in data
     trt = data.get("runtime") in ("tensorrt", "onnxruntime-gpu") and "schema" in data and "bindings" in data
-    return ort or trt
+    openvino = data.get("backend") == "openvino" and "openvino_version" in data and "source_onnx_sha256" in data
+    return ort or trt or openvino

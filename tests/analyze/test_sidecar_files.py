@@ -50,6 +50,11 @@ def test_old_run_directories_are_still_read(tmp_path: Path) -> None:
     engine.write_bytes(b"engine")
     (tmp_path / "model.plan.json").write_text(json.dumps({"schema": 1, "runtime": "tensorrt", "bindings": []}))
     assert find_sidecar(engine).path == tmp_path / "model.plan.json"
+    ir = tmp_path / "model.ov.xml"
+    ir.write_text("<net/>")
+    (tmp_path / "model.ov.json").write_text(json.dumps({"backend": "openvino", "openvino_version": "2025.1",
+                                                         "source_onnx_sha256": "a" * 64}))
+    assert find_sidecar(ir).path == tmp_path / "model.ov.json"
 
 
 def test_unreadable_sidecar_is_a_warning_and_counts_as_none(tmp_path: Path) -> None:
