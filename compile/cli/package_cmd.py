@@ -1,4 +1,4 @@
-"""``compile package RUN_DIR --format triton|tar``: a deploy bundle of a finished run."""
+"""``compile package RUN_DIR --format triton|tar|openvino``: a deploy bundle of a finished run."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import click
 
 @click.command("package")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["triton", "tar"]), default="triton", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["triton", "tar", "openvino"]), default="triton", show_default=True,
               help="triton: a Triton model repository (model.plan or model.onnx, config.pbtxt, manifest); "
-                   "tar: one .tar.gz with the artifact, its sidecar, the report and a manifest.")
+                   "tar: one .tar.gz with the artifact, its sidecar, the report and a manifest; "
+                   "openvino: an OpenVINO run's IR (model.xml, model.bin), its sidecar and a manifest.")
 @click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where to write (default: RUN_DIR/package).")
 @click.option("--name", default=None, help="Model name in the bundle (default: from the run's model).")

@@ -1,6 +1,7 @@
-"""Deploy bundles of a finished run: a Triton Inference Server model repository, or a plain tarball.
+"""Deploy bundles of a finished run: a Triton Inference Server model repository, a plain tarball, or an
+OpenVINO IR folder.
 
-``package_run(run_dir, "triton" | "tar", out)`` is the Python API behind ``compile package``.
+``package_run(run_dir, "triton" | "tar" | "openvino", out)`` is the Python API behind ``compile package``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from compile.errors import UserInputError
 
-FORMATS = ("triton", "tar")
+FORMATS = ("triton", "tar", "openvino")
 
 
 def package_run(run_dir: Path, fmt: str, out: Path | None = None, name: str | None = None,
@@ -31,6 +32,10 @@ def package_run(run_dir: Path, fmt: str, out: Path | None = None, name: str | No
         from compile.package.triton import write_triton_repository
 
         return write_triton_repository(run, target)
+    if fmt == "openvino":
+        from compile.package.openvino import write_openvino_bundle
+
+        return write_openvino_bundle(run, target)
     from compile.package.tarball import write_tarball
 
     return write_tarball(run, target)

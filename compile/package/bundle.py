@@ -37,7 +37,8 @@ class RunBundle:
     run_dir: Path
     report: dict[str, Any]
     name: str
-    #: "tensorrt" (a plan file) or "onnxruntime" (an ONNX file, also the ONNX Runtime GPU path).
+    #: "tensorrt" (a plan file), "onnxruntime" (an ONNX file, also the ONNX Runtime GPU path) or "openvino"
+    #: (an IR: ``external_files`` holds its weights).
     backend: str
     model_path: Path
     sidecar_path: Path | None
@@ -120,6 +121,9 @@ def read_run(run_dir: Path, name: str | None = None, machine_specific: bool = Fa
             raise UserInputError(f"{model_path.name} does not match its sidecar's engine_sha256")
         inputs, outputs = _engine_tensors(sidecar)
         backend = "tensorrt"
+    elif sidecar.get("backend") == "openvino":
+        inputs, outputs, external = _openvino_ir(model_path, sidecar)
+        graph, backend = AS_BUILT, "openvino"
     else:
         if not _built_by_build_ort(sidecar):
             graph = AS_BUILT
@@ -164,6 +168,21 @@ def _engine_tensors(sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, ...], tu
         return tuple(TensorSpec(b.name, b.dtype, b.shape) for b in bindings(sidecar, mode))
 
     return specs("input"), specs("output")
+
+
+def _openvino_ir(xml: Path, sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...],
+                                                               tuple[tuple[str, Path], ...]]:
+    """An OpenVINO IR's bindings (from its sidecar) and its weights file, checked against the sidecar."""
+    weights = xml.with_name(str(sidecar.get("weights_file") or ""))
+    if not sidecar.get("weights_file") or not weights.is_file():
+        raise UserInputError(f"{xml.name}: its weights file {sidecar.get('weights_file')} is missing: rerun before packaging")
+    if sidecar.get("weights_sha256") and hash_file(weights) != sidecar["weights_sha256"]:
+        raise UserInputError(f"{weights.name} changed since the run (its SHA-256 differs from the sidecar's): rerun before packaging")
+
+    def specs(key: str) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(b["name"], b["dtype"], tuple(b["shape"])) for b in sidecar.get(key, []))
+
+    return specs("inputs"), specs("outputs"), ((weights.name, weights),)
 
 
 def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], tuple[tuple[str, Path], ...]]:

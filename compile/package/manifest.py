@@ -35,8 +35,9 @@ def build_manifest(run: RunBundle, fmt: str, files: dict[str, Path] | dict[str, 
                       "compatibility": run.sidecar.get("compatibility"), "build_path": run.sidecar.get("build_path"),
                       "onnx_sha256": run.sidecar.get("onnx_sha256")})
     elif run.sidecar:
-        built.update({k: run.sidecar[k] for k in ("onnxruntime_version", "providers", "runtime", "build_path")
-                      if k in run.sidecar})
+        built.update({k: run.sidecar[k] for k in ("onnxruntime_version", "providers", "runtime", "build_path",
+                                                  "openvino_version", "device", "isa", "inference_precision",
+                                                  "performance_hint") if k in run.sidecar})
     if run.graph in (PORTABLE, MACHINE_SPECIFIC):
         session = run.session
         built.update({"optimization": run.sidecar.get("optimization"), "load_optimization": session.get("load_optimization"),

@@ -130,6 +130,9 @@ def _scalar(key: str, value: Any) -> str:
 
 def write_triton_repository(run: RunBundle, out: Path) -> Path:
     """Write the model folder ``out/<name>`` (replacing an earlier one) and return it."""
+    if run.backend == "openvino":
+        raise UserInputError("Triton bundles of OpenVINO runs are not written yet: use --format openvino (the IR and "
+                             "its sidecar) or --format tar")
     ensure_writable_dir(out)
     model_dir = out / run.name
     if model_dir.exists():

@@ -6,9 +6,10 @@ bundles carry it). Weights stay FP32 (``save_model`` would halve them to FP16 by
 ``rt_info`` records the source ONNX's SHA-256 and the OpenVINO version, so the XML, whose hash is the
 artifact's identity, differs whenever the weights do.
 
-The same :func:`compile_config` serves the build and every runner: OpenVINO keys its compiled-model
-cache (``CACHE_DIR``) by model, device and configuration, so a runner that loads with the build's
-settings reads the compiled blob instead of compiling again.
+The same :func:`compile_config` serves the build and every runner. OpenVINO's compiled-model cache
+(``CACHE_DIR``) holds the CPU plugin's transformed graph, keyed by the model and the device; the hints
+(precision, threads) are applied when it is loaded, so every runner of the IR reads the blob the build
+wrote (``LOADED_FROM_CACHE``) instead of compiling again.
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ def convert_onnx(onnx_path: Path, xml: Path, rt_info: dict[str, str]) -> ov.Mode
     return model
 
 
-def read_ir(core: ov.Core, xml: Path) -> ov.Model:
-    weights = weights_path(xml)
+def read_ir(core: ov.Core, xml: Path, weights: Path | None = None) -> ov.Model:
+    """The IR at ``xml`` with its weights (default: :func:`weights_path`)."""
+    weights = weights or weights_path(xml)
     if not weights.is_file():
         raise UserInputError(f"{xml.name}: its weights file {weights.name} is missing (rebuild: compile run --force)")
     try:
@@ -152,6 +154,14 @@ def runtime_precisions(compiled: ov.CompiledModel) -> dict[str, dict[str, int]]:
     for (layer, precision), n in sorted(counts.items()):
         table.setdefault(layer, {})[precision] = n
     return table
+
+
+def loaded_from_cache(compiled: ov.CompiledModel) -> bool | None:
+    """Whether OpenVINO imported ``compiled`` from its cache (None: the device does not say)."""
+    try:
+        return bool(compiled.get_property("LOADED_FROM_CACHE"))
+    except RuntimeError:
+        return None
 
 
 def timed_compile(core: ov.Core, model: ov.Model, device: str, config: dict[str, Any], name: str) -> tuple[ov.CompiledModel, float]:

@@ -44,23 +44,26 @@ class OpenVinoRunner(Runner):
     name = "openvino"
 
     def __init__(self, xml: Path, device: str = "CPU", config: dict[str, Any] | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, weights: Path | None = None) -> None:
         super().__init__()
         self.xml = xml
+        self.weights = weights
         self.device = device
         self.config = dict(config or {})
         self.cache_dir = cache_dir
         self.compiled: Any = None
         self.request: Any = None
-        #: Seconds the last activation spent compiling (small when the compiled-model cache had it).
+        #: Seconds the last activation spent compiling, and whether it read OpenVINO's compiled-model cache.
         self.compile_seconds = 0.0
+        self.loaded_from_cache: bool | None = None
 
     def activate_impl(self) -> None:
-        from compile.backends.openvino.builder import make_core, read_ir, timed_compile
+        from compile.backends.openvino.builder import loaded_from_cache, make_core, read_ir, timed_compile
 
         core = make_core(self.cache_dir)
-        model = read_ir(core, self.xml)
+        model = read_ir(core, self.xml, self.weights)
         self.compiled, self.compile_seconds = timed_compile(core, model, self.device, self.config, self.xml.name)
+        self.loaded_from_cache = loaded_from_cache(self.compiled)
         self.request = self.compiled.create_infer_request()
 
     def deactivate_impl(self) -> None:
@@ -83,7 +86,7 @@ class OpenVinoRunner(Runner):
 
 def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> OpenVinoRunner:
     """A runner for a ``build-openvino`` artifact, refused when this machine differs from the build's."""
-    from compile.backends.openvino.builder import compile_config, require_openvino
+    from compile.backends.openvino.builder import compile_config, require_openvino, weights_path
     from compile.backends.openvino.compat import check_compatible, local_target
     from compile.hashing import hash_file
 
@@ -92,11 +95,12 @@ def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> OpenVi
     if not sidecar:
         raise UserInputError(f"{artifact.path.name} has no sidecar ({artifact.sidecar}): its build settings are unknown")
     check_compatible(sidecar, local_target(), artifact.path.name)
-    weights = artifact.path.with_name(sidecar.get("weights_file", ""))
+    weights = artifact.path.with_name(sidecar.get("weights_file") or weights_path(artifact.path).name)
     if sidecar.get("weights_sha256") and weights.is_file() and hash_file(weights) != sidecar["weights_sha256"]:
         raise UserInputError(f"{weights.name} does not match the weights_sha256 of {artifact.path.name}'s sidecar "
                              "(rebuild: compile run --force)")
     device = sidecar.get("device", "CPU")
     config = compile_config(device, sidecar.get("performance_hint", "LATENCY"),
                             sidecar.get("inference_precision", "f32"), threads or sidecar.get("threads"))
-    return OpenVinoRunner(artifact.path, device, config, compiled_model_cache(artifact.path.parent / ".openvino-cache"))
+    return OpenVinoRunner(artifact.path, device, config, compiled_model_cache(artifact.path.parent / ".openvino-cache"),
+                          weights)
