@@ -92,7 +92,7 @@ def init_plugins(logger: trt.ILogger) -> None:
     Polygraphy's loaders do before parsing and before deserializing)."""
     import tensorrt as trt
 
-    if not trt.init_libnvinfer_plugins(logger, ""):  # type: ignore[arg-type]  # the stubs call the logger a capsule
+    if not trt.init_libnvinfer_plugins(logger, ""):
         raise PassError("TensorRT could not initialise its plugin library (see the build log)")
 
 
