@@ -8,7 +8,9 @@ from compile.models.spec import InputSpec
 
 
 def generate_inputs(specs: tuple[InputSpec, ...], count: int, seed: int = 0, batch: int | None = None) -> dict[str, np.ndarray]:
-    """``count`` samples per input, in each spec's dtype and value range (seeded: repeatable)."""
+    """``count`` samples per input (or ``batch``), in each spec's dtype and value range (seeded: repeatable).
+
+    Dynamic non-batch axes take the spec's ``sizes``; raises UserInputError when one has none."""
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
