@@ -46,6 +46,7 @@ def test_every_subcommand_has_help() -> None:
     [
         (["run", "resnet5O"], "unknown model 'resnet5O'; did you mean resnet50"),
         (["run", "missing.onnx"], "ONNX file not found: missing.onnx"),
+        (["run", "missing.onnx", "--precision", "best"], "ONNX file not found: missing.onnx"),
         (["run", "tiny_cnn", "--profile", "nope"], "unknown profile 'nope'"),
         (["run", "tiny_cnn", "--gate", "top1=3"], "--gate expects NAME=VALUE"),
         (["run", "tiny_cnn", "--gate", "min_agreement=1.01"],
