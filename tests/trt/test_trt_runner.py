@@ -16,7 +16,7 @@ from compile.backends.trt.sidecar import Binding, make_sidecar
 from tests.helpers import make_tiny_classifier
 from tests.trt.fakes import A100, JETSON_AGX_ORIN, TRT_10_3, TRT_10_13, TRT_11_1, VERSIONS, install
 from tests.trt.fakes.fake_tensorrt import FakeDevice, State
-from tests.trt.fakes.models import nonzero_model, reshape_model, roialign_model
+from tests.trt.fakes.models import nonzero_model, reshape_model, roialign_model, shape_output_model
 
 
 @pytest.fixture(autouse=True)
@@ -138,6 +138,19 @@ def test_a_shape_tensor_on_the_device_is_refused_by_tensorrt(monkeypatch: pytest
     context.set_tensor_address("out", out)
     assert context.execute_async_v3(cuda.create_stream()) is False
     assert "shape tensor 'shape' must be in host memory" in fake.logs[-1][1]
+
+
+def test_shape_tensor_outputs_are_written_to_host_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = install(monkeypatch, tmp_path, TRT_10_3, A100)
+    engine = build(tmp_path, shape_output_model(tmp_path / "shape.onnx"),
+                   (InputProfile("x", (1, 3), (2, 3), (4, 3)),), TRT_10_3)
+    x = np.array([[1.0, -2.0, 3.0]] * 3, dtype=np.float32)
+    with TrtRunner(engine, sidecar_for(A100, TRT_10_3)) as runner:
+        assert {t.name: t.on_host for t in runner.io} == {"x": False, "y": False, "shape": True}
+        got = runner.infer({"x": x})
+    np.testing.assert_array_equal(got["shape"], [3, 3])
+    np.testing.assert_array_equal(got["y"], np.maximum(x, 0))
+    assert [size for kind, size in fake.cuda.copies if kind == "dtoh"] == [36]  # y only
 
 
 def test_plugins_are_registered_before_the_engine_is_deserialized(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Where each engine tensor lives and how it is bound to an execution context (after Polygraphy's TrtRunner).
 
-* Inputs TensorRT reads as data are copied to device memory; shape-tensor inputs
-  (``engine.is_shape_inference_io``) stay in host memory, which is where TensorRT reads them.
+* Inputs TensorRT reads as data are copied to device memory; shape tensors (``engine.is_shape_inference_io``:
+  inputs whose values set shapes, outputs of shape computations) live in host memory, where TensorRT
+  reads and writes them.
 * Outputs whose shape is known once the input shapes are set (static or dynamic) get device memory of that
   size; outputs whose shape depends on the data (NonZero, NMS: a -1 left in ``context.get_tensor_shape``)
   get an ``IOutputAllocator``, which TensorRT calls with the size it needs and then the actual shape.
@@ -33,7 +34,7 @@ HOST_DTYPES: dict[str, Any] = {
 @dataclass(frozen=True)
 class TensorIO:
     """One engine I/O tensor: ``shape`` has -1 for axes set at run time; ``on_host``: a shape tensor,
-    which TensorRT reads from host memory."""
+    which TensorRT reads (input) or writes (output) in host memory."""
 
     name: str
     mode: Literal["input", "output"]
@@ -61,7 +62,7 @@ def plan_io(engine: trt.ICudaEngine) -> list[TensorIO]:
         name = engine.get_tensor_name(index)
         mode: Literal["input", "output"] = "input" if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else "output"
         found.append(TensorIO(name, mode, str(engine.get_tensor_dtype(name).name), dims(engine.get_tensor_shape(name)),
-                              on_host=mode == "input" and bool(engine.is_shape_inference_io(name))))
+                              on_host=bool(engine.is_shape_inference_io(name))))
     return found
 
 
@@ -100,6 +101,8 @@ class Binding:
     cuda: Cuda
     buffers: dict[str, DeviceBuffer] = field(default_factory=dict)
     host_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Shape-tensor outputs, which TensorRT writes to host memory.
+    host_outputs: dict[str, np.ndarray] = field(default_factory=dict)
     outputs: dict[str, tuple[int, tuple[int, ...]]] = field(default_factory=dict)
     #: Outputs whose shape only execution tells, bound to ``allocator``.
     data_dependent: list[str] = field(default_factory=list)
@@ -122,9 +125,15 @@ class Binding:
                 self.cuda.copy_to_device(address, array, stream)
             context.set_tensor_address(tensor.name, address)
         self.outputs.clear()
+        self.host_outputs.clear()
         self.data_dependent.clear()
         for tensor in (t for t in io if t.mode == "output"):
             shape = dims(context.get_tensor_shape(tensor.name))
+            if tensor.on_host:
+                host = np.empty(shape, dtype=tensor.host_dtype)
+                self.host_outputs[tensor.name] = host
+                context.set_tensor_address(tensor.name, host.ctypes.data)
+                continue
             if any(d < 0 for d in shape):
                 if self.allocator is None:
                     self.allocator = make_output_allocator(self.cuda)
@@ -141,6 +150,8 @@ class Binding:
         """Copy every output to the host (after the execution enqueued on ``stream``) and wait for it."""
         results: dict[str, np.ndarray] = {}
         for tensor in (t for t in io if t.mode == "output"):
+            if tensor.name in self.host_outputs:
+                continue
             if tensor.name in self.outputs:
                 address, shape = self.outputs[tensor.name]
             else:
@@ -151,7 +162,8 @@ class Binding:
             self.cuda.copy_to_host(host, address, stream)
             results[tensor.name] = host
         self.cuda.synchronize(stream)
-        return {name: from_host_array(next(t for t in io if t.name == name), array) for name, array in results.items()}
+        results.update({name: array.copy() for name, array in self.host_outputs.items()})
+        return {t.name: from_host_array(t, results[t.name]) for t in io if t.mode == "output"}
 
     def free(self) -> None:
         for buffer in self.buffers.values():
@@ -160,6 +172,7 @@ class Binding:
         if self.allocator is not None:
             self.allocator.free()
         self.host_inputs.clear()
+        self.host_outputs.clear()
 
 
 def to_host_array(tensor: TensorIO, array: np.ndarray) -> np.ndarray:

@@ -202,8 +202,10 @@ class OnnxParser(Api):
                 self._error("UNSUPPORTED_GRAPH", f"input '{value.name}' has a data type TensorRT does not take")
                 continue
             network._inputs.append(info)
+        # A Shape op's output is a shape tensor too; as a network output TensorRT writes it to host memory.
+        shape_outputs = {node.output[0] for node in proto.graph.node if node.op_type == "Shape"}
         for value in proto.graph.output:
-            info = _tensor_info(value, False)
+            info = _tensor_info(value, value.name in shape_outputs)
             if info is not None:
                 network._outputs.append(info)
         object.__setattr__(network, "_model", proto)
@@ -437,7 +439,8 @@ class Builder(Api):
                     raise BuildFailure(f"optimization profile for '{info.name}' does not match its dimensions {info.shape}")
                 entry.update(min=list(lo), opt=list(mid), max=list(hi))
             inputs.append(entry)
-        outputs = [{"name": o.name, "dtype": o.dtype, "shape": list(o.shape)} for o in network._outputs]
+        outputs = [{"name": o.name, "dtype": o.dtype, "shape": list(o.shape), "shape_tensor": o.is_shape_tensor}
+                   for o in network._outputs]
         graph_precision = _graph_precision(network._model)
         dla = config._values["default_device_type"] == state.enum("DeviceType").DLA
         fallback = "GPU_FALLBACK" in config._flags

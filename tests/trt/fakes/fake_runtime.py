@@ -303,6 +303,10 @@ class IExecutionContext(Api):
         static = self._output_shapes()
         for tensor in header["outputs"]:
             name = tensor["name"]
+            if tensor.get("shape_tensor") and cuda.is_device(self._addresses.get(name, 0)):
+                self._log("ERROR", f"IExecutionContext::enqueueV3: shape tensor output '{name}' is written to host "
+                          "memory; its address is device memory")
+                return False
             if name not in self._allocators:
                 if not self._addresses.get(name):
                     self._log("ERROR", f"IExecutionContext::enqueueV3: Neither address or allocator is set for output "
@@ -338,7 +342,7 @@ class IExecutionContext(Api):
                     address = allocator.reallocate_output(name, current, array.nbytes, 256)
                 self._addresses[name] = int(address or 0)
             address = self._addresses.get(name, 0)
-            if not cuda.is_device(address, array.nbytes):
+            if not tensor.get("shape_tensor") and not cuda.is_device(address, array.nbytes):
                 raise RuntimeError(f"fake enqueueV3: output '{name}' address {address:#x} is not device memory of "
                                    f"{array.nbytes} bytes (TensorRT would write out of bounds)")
             ctypes.memmove(address, array.ctypes.data, array.nbytes)

@@ -54,6 +54,14 @@ def reshape_model(path: Path) -> Path:
                  [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["a", "b"])], [])
 
 
+def shape_output_model(path: Path) -> Path:
+    """x[batch,3] -> (Relu -> y, Shape -> shape): ``shape`` is a shape-tensor output, written to host memory."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu"), helper.make_node("Shape", ["x"], ["shape"], name="shape")]
+    return _save(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+                  helper.make_tensor_value_info("shape", TensorProto.INT64, [2])], [])
+
+
 def roialign_model(path: Path) -> Path:
     """x[batch,3,16,16] -> RoiAlign over two fixed boxes -> crops[2,3,4,4]: TensorRT 10 imports RoiAlign
     through its ROIAlign_TRT plugin, so the engine names a plugin."""
