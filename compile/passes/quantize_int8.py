@@ -72,8 +72,8 @@ class QuantizeInt8Options(CalibrationOptions):
 
 class QuantizeInt8Pass(CalibratedPass):
     name = "quantize-int8"
-    #: 2: GPTQ keeps pruned zeros.
-    version = "2"
+    #: 3: GPTQ keeps the zeros of 2:4 layers; Concat/Where of far-apart ranges in float.
+    version = "3"
     description = "INT8 post-training quantization with explicit Q/DQ (ONNX Runtime quantize_static, per-channel weights)."
     consumes = (ONNX,)
     produces = ONNX
@@ -189,7 +189,7 @@ class QuantizeInt8Pass(CalibratedPass):
         from compile.rounding.apply import WeightRounder
 
         calibration = self.calibration(ctx)
-        key = hash_json({"format": 2, "model": hash_file(source), "data": calibration.identity(),
+        key = hash_json({"format": 3, "model": hash_file(source), "data": calibration.identity(),
                          "samples": self.options.rounding_samples})
         cache = user_cache_folder("rounding", ctx.run_dir / ".rounding-cache") / f"{key}.npz"
         return WeightRounder(source, lambda: calibration.batches(CalibrationStats()), self.options.rounding_samples, cache=cache)

@@ -1,8 +1,9 @@
 """Rewrite the INT8 weights of a Q/DQ model with GPTQ integers, keeping the quantizer's scales.
 
-A weight that is exactly zero in the float model (2:4 pruning, or any other pruning done before
-quantization) stays the integer 0: GPTQ would otherwise fill it with the error of its neighbours and
-break the sparsity pattern that ``verify-sparsity`` checks and sparse kernels need.
+A layer whose float weight carries the 2:4 pattern (pruned before quantization) keeps its zeros as the
+integer 0: GPTQ would otherwise fill them with the error of their neighbours and break the pattern that
+``verify-sparsity`` checks and sparse kernels need. Scattered exact zeros in dense layers (EfficientNet-Lite0's
+weights have 0.2-4% per layer) are ordinary weights: GPTQ may move them.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ class WeightRounder:
         self.geometries = layer_geometries(float_model, nodes)
         weights = {init.name: init for init in float_model.graph.initializer}
         self.weights = {name: numpy_helper.to_array(weights[g.weight]) for name, g in self.geometries.items()}
+        self._pruned = {name for name, g in self.geometries.items() if _two_four(self.weights[name], g)}
         self.moments: dict[str, np.ndarray] | None = None
         self.stats = RoundingStats()
-        #: Layers rewritten whose zero weights (pruned) were held at zero.
+        #: Layers rewritten whose pruned (2:4) zeros were held at zero.
         self.zeros_kept: set[str] = set()
         self._solved: dict[str, np.ndarray] = (read_cached_arrays(cache) or {}) if cache is not None else {}
         self._unsaved = False
@@ -106,9 +108,9 @@ class WeightRounder:
                 if not np.all(np.isfinite(moments)) or not np.all(steps > 0):
                     self.stats.skipped.append(node.name)
                     continue
-                keep = rows != 0
+                keep = geometry.to_rows(self.weights[node.name] != 0) if node.name in self._pruned else None
                 try:
-                    integers = gptq_round(rows, moments, steps, keep=None if keep.all() else keep)
+                    integers = gptq_round(rows, moments, steps, keep=keep)
                 except ValueError:  # moments not positive definite even with damping: keep nearest rounding
                     self.stats.skipped.append(node.name)
                     continue
@@ -121,12 +123,21 @@ class WeightRounder:
                 self._unsaved = True
             quantized.CopyFrom(numpy_helper.from_array(self._solved[key], quantized.name))
             changed.append(node.name)
-            if not self.weights[node.name].all():
+            if node.name in self._pruned:
                 self.zeros_kept.add(node.name)
         if self._unsaved and self.cache is not None:
             cache_arrays(self.cache, self._solved)
             self._unsaved = False
         return changed
+
+
+def _two_four(weight: np.ndarray, geometry: LayerGeometry) -> bool:
+    """Whether ``weight`` carries 2:4 along its reduction axis (input channels, or K) and has zeros."""
+    from compile.sparsity.mask import is_two_four
+
+    if geometry.groups != 1 or weight.all():
+        return False
+    return is_two_four(weight, 0 if geometry.transposed else 1)
 
 
 def _weight_tensors(dequantize: Any, initializers: dict[str, Any], geometry: LayerGeometry) -> tuple[Any, np.ndarray] | None:

@@ -106,3 +106,38 @@ def test_a_layer_gptq_cannot_solve_keeps_nearest_rounding(tmp_path: Path, monkey
     before = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(nearest_path)).graph.initializer}
     after = {i.name: numpy_helper.to_array(i) for i in rounded.graph.initializer}
     assert np.array_equal(before["conv_c.weight_quantized"], after["conv_c.weight_quantized"])
+
+
+def test_a_2_4_layer_keeps_its_zeros_and_scattered_zeros_stay_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pruned layer's zeros stay integer 0 (SparseGPT with a fixed mask); a dense layer's odd exact zero
+    is an ordinary weight that GPTQ may move."""
+    import onnx
+    from onnx import numpy_helper
+
+    from compile.rounding.apply import WeightRounder
+    from compile.rounding.gptq import gptq_round
+    from compile.sparsity.mask import apply_two_four, is_two_four
+
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    planted = onnx.load(str(make_planted_model(tmp_path / "planted.onnx")))
+    weights = {init.name: init for init in planted.graph.initializer}
+    pruned = apply_two_four(numpy_helper.to_array(weights["conv_b.weight"]), 1)
+    scattered = numpy_helper.to_array(weights["conv_c.weight"]).copy()
+    scattered.flat[::16] = 0.0  # 6% exact zeros, no pattern
+    weights["conv_b.weight"].CopyFrom(numpy_helper.from_array(pruned, "conv_b.weight"))
+    weights["conv_c.weight"].CopyFrom(numpy_helper.from_array(scattered, "conv_c.weight"))
+    model = tmp_path / "pruned.onnx"
+    onnx.save(planted, str(model))
+    rounded = onnx.load(str(_quantized(model, tmp_path / "nearest.onnx", tmp_path / "fallback")))
+    calibration = _inputs(32, seed=2)
+    rounder = WeightRounder(model, lambda: [{"input": calibration[i:i + 8]} for i in range(0, 32, 8)], 32)
+    assert "conv_b" in rounder.apply(rounded) and rounder.record()["layers_with_zeros_kept"] == 1
+    after = {init.name: numpy_helper.to_array(init) for init in rounded.graph.initializer}
+    integers_b = after["conv_b.weight_quantized"]
+    assert np.all(integers_b[pruned == 0] == 0) and is_two_four(integers_b, 1) and np.count_nonzero(integers_b[pruned != 0])
+    # conv_c is solved without a mask: the integers of an unmasked GPTQ on the same moments and scales.
+    geometry = rounder.geometries["conv_c"]
+    assert rounder.moments is not None
+    free = gptq_round(geometry.to_rows(scattered.astype(np.float64)), rounder.moments["conv_c"],
+                      after["conv_c.weight_scale"].astype(np.float64).reshape(1, -1))
+    assert np.array_equal(geometry.from_rows(free), after["conv_c.weight_quantized"])
