@@ -1,10 +1,13 @@
-"""Latency method check: why variants are compared in alternating blocks with intra-op spinning off.
+"""Latency method check: why variants are compared in alternating blocks with intra-op spinning off, and
+what adaptive timing (the ``benchmark`` pass's method on ``cpu`` and ``openvino-cpu``) costs and gives.
 
 Two ONNX Runtime sessions of the same small CNN are timed in alternating blocks in one process,
 once with intra-op thread spinning on and once with it off, then one after the other (all of A, then
 all of B). For each: per-session min, median of block medians, and the spread between blocks.
 Identical models should time the same; a gap between A and B, or a large spread, is the method's
-error, not a real difference.
+error, not a real difference. Then each session is timed adaptively (until the 95% interval of its
+median is within +-2%, at least 20 calls, 10 s at most): calls and seconds it took, the interval, and
+whether the two identical sessions' intervals overlap, next to the fixed method's 3 x 50 calls.
 
 Run: ``.venv/bin/python benchmarks/bench_latency.py`` (about a minute). Figures on a shared machine
 are noisy; read them together with the spread.
@@ -16,10 +19,12 @@ import functools
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
+from compile.bench.adaptive import AdaptiveSettings, time_adaptively
 from compile.bench.interleave import measure_interleaved
 from compile.bench.latency import LatencyStats, measure
 from compile.bench.machine import machine_info
@@ -63,6 +68,19 @@ def main() -> None:
         for name, sess in (("A", a), ("B", b)):
             s = measure(lambda sess=sess: sess.run(None, feed), 1, warmup=5, iterations=20, repeats=6)
             print(_line(f"sequential, spinning off {name}", s))
+        intervals = []
+        for name, sess in (("A", a), ("B", b)):
+            fixed_start = time.perf_counter()
+            fixed = measure(lambda sess=sess: sess.run(None, feed), 1, warmup=10, iterations=50, repeats=3)
+            fixed_s = time.perf_counter() - fixed_start
+            run = time_adaptively(lambda sess=sess: sess.run(None, feed), AdaptiveSettings(budget_s=10.0, target_pct=2.0, min_runs=20))
+            iv = run.interval
+            intervals.append(iv)
+            print(f"adaptive {name}: median {iv.median_ms:7.3f} ms, 95% interval {iv.low_ms:.3f}-{iv.high_ms:.3f} ms "
+                  f"(+-{iv.half_width_pct:.1f}%), {run.stopped} after {len(run.samples_ms)} calls in {run.seconds:.2f} s; "
+                  f"fixed 3 x 50: median {fixed.p50_ms:7.3f} ms in {fixed_s:.2f} s")
+        overlap = intervals[0].low_ms <= intervals[1].high_ms and intervals[1].low_ms <= intervals[0].high_ms
+        print(f"identical sessions' intervals {'overlap' if overlap else 'do NOT overlap (the machine drifted between them)'}")
 
 
 if __name__ == "__main__":
