@@ -35,7 +35,7 @@ from compile.fsutil import ensure_writable_dir, write_json_atomic
 from compile.hashing import hash_json
 from compile.models.spec import ModelInfo
 from compile.passes.base import Pass, PassContext, PassResult
-from compile.passes.registry import get_pass_class
+from compile.passes.registry import check_profile, get_pass_class, known_metrics
 from compile.profiles import Profile, load_profile
 from compile.settings import RunSettings
 from compile.stage_cache import SharedStageCache
@@ -143,10 +143,10 @@ class Pipeline:
                  until: str | None = None) -> None:
         self.settings = settings
         self.until = until
-        self.profile = profile or load_profile(settings.profile)
+        self.profile = check_profile(profile or load_profile(settings.profile))
         self.precision = settings.resolved_precision(self.profile.precision.default)
         check_run_against_profile(self.profile, settings, self.precision)
-        check_gate_names(settings.gates, "gate")
+        check_gate_names(settings.gates, "gate", known_metrics())
         self.settings = replace(settings, precision=self.precision)
         self.run_dir = settings.run_dir(self.profile.name, self.precision)
         self.log = log

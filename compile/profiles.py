@@ -14,7 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from compile.errors import ProfileError
 
@@ -169,6 +177,8 @@ class Profile(_Strict):
     validation: Validation = Field(default_factory=Validation)
     gates: dict[str, float] = Field(default_factory=dict)
     passes: list[PassEntry] = Field(min_length=1)
+    #: The file it was read from (for messages), not part of the profile.
+    _source: str = PrivateAttr(default="<memory>")
 
     @field_validator("gates", mode="before")
     @classmethod
@@ -214,6 +224,11 @@ class Profile(_Strict):
     def pass_names(self) -> list[str]:
         return [entry.name for entry in self.passes]
 
+    @property
+    def source(self) -> str:
+        """Where the profile was read from: its file, or ``<memory>``."""
+        return self._source
+
 
 def profiles_dir() -> Path:
     """Where named profiles live: $COMPILE_PROFILES_DIR, else the repository's ``profiles/``."""
@@ -256,24 +271,14 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
 
 
 def parse_profile(data: dict[str, Any], source: str = "<memory>") -> Profile:
-    """Validate a profile given as a dict (already parsed TOML)."""
+    """Validate a profile given as a dict (already parsed TOML) against the schema. That its passes are
+    registered and its gates name measured metrics is checked a floor up, where the passes are known
+    (:func:`compile.passes.registry.check_profile`)."""
     try:
         profile = Profile.model_validate(data)
     except ValidationError as err:
         raise ProfileError(_format_validation_error(source, err)) from err
-    from compile.passes.registry import known_pass_names
-
-    known = known_pass_names()
-    for entry in profile.passes:
-        if entry.name not in known:
-            close = difflib.get_close_matches(entry.name, sorted(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ProfileError(f"invalid profile {source}: passes: unknown pass '{entry.name}'{hint}")
-    from compile.validate.gates import unknown_gate_problem
-
-    for name in profile.gates:
-        if (problem := unknown_gate_problem(name)) is not None:
-            raise ProfileError(f"invalid profile {source}: gates.{name}: {problem}")
+    profile._source = source
     return profile
 
 
@@ -286,10 +291,3 @@ def load_profile(name_or_path: str) -> Profile:
     except OSError as err:
         raise ProfileError(f"cannot read profile {path}: {err.strerror}") from err
     return parse_profile(data, str(path))
-
-
-def default_profile_name() -> str:
-    """The profile matching the local NVIDIA GPU when TensorRT is usable, else ``cpu``."""
-    from compile.backends.trt.detect import local_gpu_profile
-
-    return local_gpu_profile() or "cpu"

@@ -28,9 +28,10 @@ def passes_command() -> None:
 def profiles_group(ctx: click.Context) -> None:
     """List hardware profiles (``compile profiles show NAME`` prints one fully resolved)."""
     if ctx.invoked_subcommand is None:
+        from compile.passes.registry import check_profile
         from compile.profiles import available_profiles, load_profile
 
-        profiles = [load_profile(name) for name in available_profiles()]
+        profiles = [check_profile(load_profile(name)) for name in available_profiles()]
         name_width = max((len(p.name) for p in profiles), default=0) + 1
         hw_width = max((len(p.hardware.name) for p in profiles), default=0) + 1
         for profile in profiles:
@@ -41,9 +42,10 @@ def profiles_group(ctx: click.Context) -> None:
 @click.argument("name")
 def show_profile(name: str) -> None:
     """Print profile NAME (or a profile file) with every default filled in, as JSON."""
+    from compile.passes.registry import check_profile
     from compile.profiles import load_profile
 
-    profile = load_profile(name)
+    profile = check_profile(load_profile(name))
     click.echo(json.dumps(profile.model_dump(mode="json"), indent=2))
 
 
@@ -51,7 +53,8 @@ def show_profile(name: str) -> None:
 @click.argument("path")
 def check_profile(path: str) -> None:
     """Validate a profile file; exit 2 with the problem if it is invalid."""
+    from compile.passes.registry import check_profile
     from compile.profiles import load_profile
 
-    profile = load_profile(path)
+    profile = check_profile(load_profile(path))
     click.echo(f"ok: {profile.name} ({len(profile.passes)} passes)")

@@ -35,6 +35,7 @@ def matrix_command(**options: Any) -> None:
     from typing import get_args
 
     from compile.matrix.plan import DEFAULT_MATRIX_DIR, MatrixSettings, make_plan, parse_list
+    from compile.passes.registry import known_metrics
     from compile.profiles import Precision
     from compile.validate.gates import parse_gate_overrides
 
@@ -47,7 +48,7 @@ def matrix_command(**options: Any) -> None:
         models=parse_list(options["models"]), profiles=parse_list(options["profiles"]),
         precisions=precisions or (None,), out=options["out"] or DEFAULT_MATRIX_DIR, jobs=options["jobs"],
         executor=options["executor"], address=options["address"], transfer=options["transfer"],
-        cpus_per_job=options["cpus_per_job"], data=options["data"], gates=parse_gate_overrides(options["gates"]),
+        cpus_per_job=options["cpus_per_job"], data=options["data"], gates=parse_gate_overrides(options["gates"], known_metrics()),
         force=options["force"], share=not options["no_share"],
     )
     plan = make_plan(settings)

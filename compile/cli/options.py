@@ -58,7 +58,8 @@ def run_options(func: F) -> F:
 
 
 def settings_from_options(options: dict[str, Any]) -> RunSettings:
-    from compile.profiles import default_profile_name
+    from compile.backends.detect import default_profile_name
+    from compile.passes.registry import known_metrics
     from compile.validate.gates import parse_gate_overrides
 
     return RunSettings(
@@ -75,7 +76,7 @@ def settings_from_options(options: dict[str, Any]) -> RunSettings:
         calib_method=options["calib_method"],
         calib_percentile=options["calib_percentile"],
         recover_steps=options["recover_steps"],
-        gates=parse_gate_overrides(options["gates"]),
+        gates=parse_gate_overrides(options["gates"], known_metrics()),
         bench_budget=options.get("bench_budget"),
         force=options["force"],
         progress=not options["quiet"],

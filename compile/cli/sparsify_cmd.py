@@ -18,7 +18,8 @@ TARGET_STAGES = ("verify-sparsity", "sparsify-onnx", "sparsify")
 def sparsify_command(**options: Any) -> None:
     """Prune MODEL to 2:4 (the profile's rules), recover it by distillation from the dense model, and verify the
     graph up to the build (after INT8 Q/DQ when --precision int8). Implies --sparsity 2:4."""
-    from compile.profiles import default_profile_name, load_profile
+    from compile.backends.detect import default_profile_name
+    from compile.profiles import load_profile
 
     if options["sparsity"] == "dense":
         options["sparsity"] = "2:4"

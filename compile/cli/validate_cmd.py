@@ -55,9 +55,10 @@ def validate_command(**options: Any) -> None:
     compile validate --candidate runs/resnet18-cpu-int8 --baseline main/report.json --junit gates.xml
     compile validate resnet18 --profile cpu --precision int8
     """
+    from compile.passes.registry import known_metrics
     from compile.validate.gates import parse_gate_overrides
 
-    gates = parse_gate_overrides(options["gates"])
+    gates = parse_gate_overrides(options["gates"], known_metrics())
     standalone = options["candidate"] is not None or options["reference"] is not None
     if standalone and options["model"]:
         raise UserInputError("give either MODEL (run the pipeline up to validate) or --candidate/--reference, not both")
@@ -74,14 +75,16 @@ def _log(options: dict[str, Any]) -> Any:
 
 
 def _standalone(options: dict[str, Any], gates: dict[str, float]) -> None:
+    from compile.backends.detect import default_profile_name
     from compile.cli.run_cmd import finish
-    from compile.profiles import default_profile_name, load_profile
+    from compile.passes.registry import check_profile
+    from compile.profiles import load_profile
     from compile.settings import validation_samples
     from compile.validate.standalone import StandaloneRequest, validate_standalone
 
     if options["candidate"] is None:
         raise UserInputError("--reference needs --candidate (the model to check against it)")
-    profile = load_profile(options["profile"] or default_profile_name())
+    profile = check_profile(load_profile(options["profile"] or default_profile_name()))
     request = StandaloneRequest(
         candidate=options["candidate"], reference=options["reference"], data=options["data"], weights=options["weights"],
         samples=validation_samples(options["samples"], options["data"], profile.validation.samples),
@@ -105,6 +108,7 @@ def _pipeline(options: dict[str, Any]) -> None:
         return
 
     def compare_with_baseline(result: Any) -> dict[str, Any]:
+        from compile.passes.registry import known_metrics
         from compile.report.build import write_report
         from compile.validate.baseline import load_report, regression_metrics, regression_thresholds
         from compile.validate.gates import evaluate_gates, parse_gate_overrides
@@ -116,7 +120,7 @@ def _pipeline(options: dict[str, Any]) -> None:
         report["baseline"] = {"path": str(baseline), **section}
         profile_gates = {g["name"]: g["threshold"] for g in report["gates"]}
         thresholds = regression_thresholds(profile_gates, options["max_accuracy_regression"], options["max_latency_regression_pct"])
-        thresholds.update({k: v for k, v in parse_gate_overrides(options["gates"]).items() if k in thresholds})
+        thresholds.update({k: v for k, v in parse_gate_overrides(options["gates"], known_metrics()).items() if k in thresholds})
         report["gates"] = [g for g in report["gates"] if g["name"] not in thresholds]
         report["gates"] += [g.to_dict() for g in evaluate_gates(thresholds, report["metrics"])]
         report["passed"] = all(g["passed"] for g in report["gates"])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from compile.errors import CompileError, UserInputError
 from compile.hashing import hash_json
+from compile.passes.registry import check_profile
 from compile.profiles import Profile, load_profile
 from compile.settings import RunSettings
 
@@ -225,7 +226,7 @@ def make_plan(settings: MatrixSettings) -> MatrixPlan:
 
     profiles: list[Profile] = []
     for ref in settings.profiles:
-        profile = load_profile(ref)
+        profile = check_profile(load_profile(ref))
         if any(p.name == profile.name for p in profiles):
             raise UserInputError(f"two profiles are named '{profile.name}' ({ref} and an earlier one); rename one")
         profiles.append(profile)

@@ -161,12 +161,13 @@ def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestR
     """Compile every candidate precision of ``settings.profile`` and choose; the Python API of ``--precision best``."""
     from compile.errors import CompileError, UserInputError
     from compile.fsutil import ensure_writable_dir
+    from compile.passes.registry import check_profile
     from compile.pipeline import Pipeline
     from compile.profiles import load_profile
     from compile.report.build import write_report
 
     started = time.perf_counter()
-    profile = load_profile(settings.profile)
+    profile = check_profile(load_profile(settings.profile))
     root = settings.run_dir(profile.name, "best")
     ensure_writable_dir(root)
     cache_dir = settings.cache_dir or root / ".cache"

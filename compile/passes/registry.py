@@ -1,4 +1,5 @@
-"""Pass lookup: the one explicit list of built-in passes, plus the ``compile.passes`` entry points.
+"""Pass lookup: the one explicit list of built-in passes, plus the ``compile.passes`` entry points; what
+they measure; and a profile checked against them.
 
 Built-ins are named by import path so that listing and validating names imports nothing heavy. A
 third-party pass that fails to import is reported when a profile uses it, never swallowed.
@@ -6,12 +7,16 @@ third-party pass that fails to import is reported when a profile uses it, never 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from functools import lru_cache
 from importlib.metadata import entry_points
 
-from compile.errors import PassError, ProfileError
+from compile.errors import CompileError, PassError, ProfileError
 from compile.passes.base import Pass
+from compile.profiles import Profile
+from compile.validate.baseline import REGRESSION_METRICS
+from compile.validate.gates import MetricCatalogue
 
 ENTRY_POINT_GROUP = "compile.passes"
 
@@ -62,3 +67,37 @@ def get_pass_class(name: str) -> type[Pass]:
     if not (isinstance(cls, type) and issubclass(cls, Pass)):
         raise PassError(f"pass '{name}' ({targets[name]}) is not a compile.passes.base.Pass subclass")
     return cls
+
+
+@lru_cache(maxsize=1)
+def known_metrics() -> MetricCatalogue:
+    """Every metric a gate can name, from the code that measures them: each registered pass's
+    ``metric_names()`` (validate's come from running the comparison code itself) and the baseline
+    regression figures."""
+    names: set[str] = set(REGRESSION_METRICS)
+    per_output: set[str] = set()
+    for pass_name in all_pass_targets():
+        try:
+            declared = get_pass_class(pass_name).metric_names()
+        except CompileError:
+            continue  # a plugin that cannot load: reported when a profile uses it
+        for name in declared:
+            base, dot, _ = name.partition(".")
+            (per_output if dot else names).add(base)
+    return MetricCatalogue(tuple(sorted(names)), tuple(sorted(per_output)))
+
+
+def check_profile(profile: Profile) -> Profile:
+    """``profile``, once its passes are known to be registered and its gates to name metrics some pass
+    measures; else a ProfileError naming the file and the field."""
+    known = known_pass_names()
+    for entry in profile.passes:
+        if entry.name not in known:
+            close = difflib.get_close_matches(entry.name, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ProfileError(f"invalid profile {profile.source}: passes: unknown pass '{entry.name}'{hint}")
+    catalogue = known_metrics()
+    for name in profile.gates:
+        if (problem := catalogue.problem(name)) is not None:
+            raise ProfileError(f"invalid profile {profile.source}: gates.{name}: {problem}")
+    return profile

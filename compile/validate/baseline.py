@@ -21,6 +21,8 @@ DEFAULT_MAX_ACCURACY_REGRESSION = 0.5
 DEFAULT_MAX_LATENCY_REGRESSION_PCT = 10.0
 ACCURACY_GATE = "max_accuracy_regression"
 LATENCY_GATE = "max_latency_regression_pct"
+#: The figures a baseline comparison adds to a run's metrics.
+REGRESSION_METRICS = ("accuracy_regression", "latency_regression_pct")
 
 
 def load_report(path: Path, what: str = "baseline report") -> dict[str, Any]:

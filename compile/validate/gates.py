@@ -2,7 +2,8 @@
 
 The name carries the direction, so a profile reads as it is judged: ``min_top1_agreement = 0.99``
 passes when the measured ``top1_agreement`` is at least 0.99. A gate must name a metric some pass
-can measure (:func:`known_metrics`): a typo is rejected before anything runs, with the closest known
+can measure (a :class:`MetricCatalogue`, read from the passes by
+:func:`compile.passes.registry.known_metrics`): a typo is rejected before anything runs, with the closest known
 names, since a CI gate that can never fail is worse than none. A known metric this run did not
 measure (no labels for ``top1_drop``, no benchmark for ``p99_ms``) is reported as skipped, not passed.
 """
@@ -13,14 +14,10 @@ import difflib
 import fnmatch
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import Any
 
 from compile.errors import UserInputError
 from compile.profiles import GATE_NAME
-
-#: Figures a baseline comparison adds (``compile validate --baseline``, see compile/validate/baseline.py).
-REGRESSION_METRICS = ("accuracy_regression", "latency_regression_pct")
 
 
 @dataclass(frozen=True)
@@ -70,50 +67,27 @@ class MetricCatalogue:
         close = [name for score, name in sorted(scored, key=lambda item: (-item[0], item[1])) if score >= 0.5][:n]
         return [name.replace("_b*", "_b<N>").replace("*", "<name>") for name in close]
 
-
-@lru_cache(maxsize=1)
-def known_metrics() -> MetricCatalogue:
-    """Every metric a gate can name, from the code that measures them: each registered pass's
-    ``metric_names()`` (validate's come from running the comparison code itself) and the baseline
-    regression figures."""
-    from compile.errors import CompileError
-    from compile.passes.registry import all_pass_targets, get_pass_class
-
-    names: set[str] = set(REGRESSION_METRICS)
-    per_output: set[str] = set()
-    for pass_name in all_pass_targets():
-        try:
-            declared = get_pass_class(pass_name).metric_names()
-        except CompileError:
-            continue  # a plugin that cannot load: reported when a profile uses it
-        for name in declared:
-            base, dot, _ = name.partition(".")
-            (per_output if dot else names).add(base)
-    return MetricCatalogue(tuple(sorted(names)), tuple(sorted(per_output)))
+    def problem(self, gate: str) -> str | None:
+        """Why ``gate`` can never be checked (an unknown metric, with the closest known ones), or ``None``."""
+        metric = gate_metric(gate)
+        if self.knows(metric):
+            return None
+        direction = gate.partition("_")[0]
+        close = self.closest(metric)
+        hint = f"; did you mean {', '.join(f'{direction}_{c}' for c in close)}?" if close else ""
+        return f"unknown metric '{metric}' (no pass measures it){hint}"
 
 
-def unknown_gate_problem(name: str) -> str | None:
-    """Why gate ``name`` can never be checked (an unknown metric, with the closest known ones), or ``None``."""
-    metric = gate_metric(name)
-    catalogue = known_metrics()
-    if catalogue.knows(metric):
-        return None
-    direction = name.partition("_")[0]
-    close = catalogue.closest(metric)
-    hint = f"; did you mean {', '.join(f'{direction}_{c}' for c in close)}?" if close else ""
-    return f"unknown metric '{metric}' (no pass measures it){hint}"
-
-
-def check_gate_names(gates: dict[str, float] | list[str], where: str) -> None:
-    """Raise one UserInputError for the first gate naming an unknown metric; ``where`` says whose gates they are."""
+def check_gate_names(gates: dict[str, float] | list[str], where: str, known: MetricCatalogue) -> None:
+    """Raise one UserInputError for the first gate naming a metric ``known`` lacks; ``where`` says whose gates they are."""
     for name in gates:
-        problem = unknown_gate_problem(name)
+        problem = known.problem(name)
         if problem is not None:
             raise UserInputError(f"{where} {name}: {problem}")
 
 
-def parse_gate_overrides(items: tuple[str, ...] | list[str]) -> dict[str, float]:
-    """``["max_top1_drop=0.5", ...]`` -> dict, with one clear error for a malformed item or an unknown metric."""
+def parse_gate_overrides(items: tuple[str, ...] | list[str], known: MetricCatalogue) -> dict[str, float]:
+    """``["max_top1_drop=0.5", ...]`` -> dict, with one clear error for a malformed item or a metric ``known`` lacks."""
     gates: dict[str, float] = {}
     for item in items:
         name, sep, raw = item.partition("=")
@@ -124,7 +98,7 @@ def parse_gate_overrides(items: tuple[str, ...] | list[str]) -> dict[str, float]
             gates[name] = float(raw)
         except ValueError as err:
             raise UserInputError(f"--gate {name}: '{raw}' is not a number") from err
-    check_gate_names(gates, "--gate")
+    check_gate_names(gates, "--gate", known)
     return gates
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from compile.errors import ProfileError
+from compile.passes.registry import check_profile
 from compile.profiles import available_profiles, load_profile, parse_profile, profiles_dir
 
 REQUIRED = {"cpu", "jetson-orin-nano", "jetson-agx-orin", "t4", "a10", "a100", "l4", "h100"}
@@ -65,7 +66,7 @@ def test_bad_profiles_are_rejected_with_the_field(mutate, message: str) -> None:
     data = _cpu_data()
     mutate(data)
     with pytest.raises(ProfileError) as info:
-        parse_profile(data, "bad.toml")
+        check_profile(parse_profile(data, "bad.toml"))
     assert message in str(info.value)
     assert str(info.value).startswith("invalid profile bad.toml")
 

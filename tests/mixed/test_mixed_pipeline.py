@@ -71,8 +71,8 @@ def test_mixed_on_a_non_classifier_is_judged_as_validation_judges_it(nearest: st
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The planted scores come out as (N, 2, 5): validation measures no top-1 agreement there, so the search
     must not gate on it (it used to take an argmax over the flattened output and keep 3 layers in float)."""
+    from compile.passes.registry import known_metrics
     from compile.pipeline import Pipeline
-    from compile.validate.gates import known_metrics
 
     monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
     grid = make_planted_model(tmp_path / "grid.onnx", grid=True)

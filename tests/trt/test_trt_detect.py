@@ -118,8 +118,8 @@ def test_missing_tensorrt_names_the_package_and_the_profile() -> None:
 
 @pytest.mark.skipif(tensorrt_installed(), reason="tensorrt is installed here")
 def test_no_gpu_profile_is_picked_without_tensorrt() -> None:
+    from compile.backends.detect import default_profile_name
     from compile.backends.trt.detect import local_gpu_profile
-    from compile.profiles import default_profile_name
 
     assert local_gpu_profile() is None
     assert default_profile_name() == "cpu"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compile.errors import ProfileError, UserInputError
+from compile.passes.registry import check_profile, known_metrics
 from compile.profiles import parse_profile, profiles_dir
 from compile.validate.baseline import load_report, regression_metrics, regression_thresholds
 from compile.validate.gates import evaluate_gates, parse_gate_overrides
@@ -41,12 +42,12 @@ def test_interval_bound_and_per_output_gates() -> None:
 
 
 def test_overrides_parse_and_reject_malformed() -> None:
-    assert parse_gate_overrides(["max_top1_drop=0.5", "max_max_abs_error.boxes=0.05"]) == {
+    assert parse_gate_overrides(["max_top1_drop=0.5", "max_max_abs_error.boxes=0.05"], known_metrics()) == {
         "max_top1_drop": 0.5, "max_max_abs_error.boxes": 0.05}
     with pytest.raises(UserInputError, match="NAME starting min_ or max_"):
-        parse_gate_overrides(["top1_drop=0.5"])
+        parse_gate_overrides(["top1_drop=0.5"], known_metrics())
     with pytest.raises(UserInputError, match="is not a number"):
-        parse_gate_overrides(["max_top1_drop=lots"])
+        parse_gate_overrides(["max_top1_drop=lots"], known_metrics())
 
 
 def _cpu_profile_with_gates(gates_toml: str) -> dict:
@@ -93,14 +94,14 @@ def test_bad_baseline_is_a_user_error(tmp_path: Path) -> None:
 
 def test_gate_on_an_unknown_metric_is_rejected_with_the_closest_names() -> None:
     with pytest.raises(UserInputError, match=r"--gate min_agreement: unknown metric 'agreement'.*did you mean min_top1_agreement"):
-        parse_gate_overrides(["min_agreement=1.01"])
+        parse_gate_overrides(["min_agreement=1.01"], known_metrics())
     with pytest.raises(UserInputError, match=r"did you mean max_p99_ms"):
-        parse_gate_overrides(["max_p99ms=5"])
+        parse_gate_overrides(["max_p99ms=5"], known_metrics())
     # Per-output figures exist only for the per-output metrics; latency and interval bounds with a batch suffix are known.
     with pytest.raises(UserInputError, match="unknown metric 'top1_agreement.logits'"):
-        parse_gate_overrides(["min_top1_agreement.logits=0.9"])
+        parse_gate_overrides(["min_top1_agreement.logits=0.9"], known_metrics())
     assert parse_gate_overrides(["max_p99_ms_b8=5", "min_top1_agreement_lcb=0.9", "min_cosine_similarity.boxes=0.9",
-                                 "max_accuracy_regression=0.5", "min_sparse_share_of_all_macs=0.3"])
+                                 "max_accuracy_regression=0.5", "min_sparse_share_of_all_macs=0.3"], known_metrics())
 
 
 def test_profile_gate_on_an_unknown_metric_names_the_file_and_the_field(tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_profile_gate_on_an_unknown_metric_names_the_file_and_the_field(tmp_path
     path = tmp_path / "typo.toml"
     path.write_text(text)
     with pytest.raises(ProfileError, match=rf"invalid profile {path}: gates.min_top1_agreemnt: unknown metric .*min_top1_agreement"):
-        load_profile(str(path))
+        check_profile(load_profile(str(path)))
 
 
 def test_known_metrics_are_read_from_the_measuring_code(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,27 +121,26 @@ def test_known_metrics_are_read_from_the_measuring_code(monkeypatch: pytest.Monk
     from compile.bench.latency import summarize
     from compile.bench.suite import latency_metrics
     from compile.passes import registry
-    from compile.validate import gates
     from compile.validate.compare import compare_outputs
 
     rng = np.random.default_rng(1)
     reference = {"logits": rng.normal(size=(6, 7)), "boxes": rng.normal(size=(6, 4))}
     _, measured = compare_outputs(reference, {k: v + 0.01 for k, v in reference.items()}, [0, 1, 2, 3, 4, 5], resamples=10)
     measured.update(latency_metrics([summarize([[1.0, 2.0], [1.5, 2.5]], batch) for batch in (1, 8)]))
-    catalogue = gates.known_metrics()
+    catalogue = registry.known_metrics()
     assert not [name for name in measured if not catalogue.knows(name)]
     assert not catalogue.knows("my_figure")
 
     registry._plugin_entry_points.cache_clear()
-    gates.known_metrics.cache_clear()
+    registry.known_metrics.cache_clear()
     monkeypatch.setattr(registry, "_plugin_entry_points", lambda: {"my-pass": "tests.framework.plugin_fixture:NoOpPass"})
     from tests.framework.plugin_fixture import NoOpPass
 
     monkeypatch.setattr(NoOpPass, "metrics", ("my_figure",), raising=False)
     try:
-        assert gates.known_metrics().knows("my_figure")
+        assert registry.known_metrics().knows("my_figure")
     finally:
-        gates.known_metrics.cache_clear()
+        registry.known_metrics.cache_clear()
 
 
 def test_gate_on_an_output_the_model_lacks_names_its_outputs() -> None:
