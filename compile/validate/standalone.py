@@ -1,7 +1,7 @@
 """``compile validate --reference R --candidate C``: parity (and optionally latency) without a pipeline.
 
 The reference is a PyTorch model (anything ``compile run`` accepts) or an ONNX file; the candidate is
-an ONNX file, a built runtime artifact (``model.ort.onnx`` with its sidecar, a TensorRT engine), or a
+an ONNX file, a built runtime artifact (``model.ort.onnx`` or ``model.ov.xml`` with its sidecar, a TensorRT engine), or a
 run directory / ``report.json`` whose final artifact is taken (its exported FP32 ONNX is then the
 default reference). The result has the shape of a run's ``report.json``, so it can itself serve as a
 ``--baseline`` or go into ``compile compare``.
@@ -73,14 +73,17 @@ def _from_run(report_path: Path) -> Candidate:
 
 def _from_file(path: Path) -> Candidate:
     from compile.artifacts import find_sidecar
+    from compile.backends import BACKENDS
 
     found = find_sidecar(path)
     sidecar = found.path
     if path.suffix in ENGINE_SUFFIXES:
         return Candidate(RuntimeArtifact(path=path, backend="tensorrt", sidecar=sidecar), None, f"TensorRT engine {path.name}",
                          found.warnings)
-    if path.suffix != ".onnx":
-        raise UserInputError(f"candidate {path} is neither an ONNX file, an engine ({', '.join(ENGINE_SUFFIXES)}) nor a run")
+    # Any other built artifact (an OpenVINO IR) is known by its sidecar's backend.
+    if path.suffix != ".onnx" and not (sidecar is not None and found.data.get("backend") in BACKENDS):
+        raise UserInputError(f"candidate {path} is neither an ONNX file, an engine ({', '.join(ENGINE_SUFFIXES)}), "
+                             "a built artifact with its sidecar, nor a run")
     if sidecar is not None:
         settings = found.data
         backend = settings.get("backend", "onnxruntime")

@@ -170,3 +170,18 @@ def test_openvino_format_refuses_a_run_of_another_backend(cache_dir: Path, tmp_p
              profile=parse_profile(data, "fast-cpu"), log=lambda line: None).run()
     with pytest.raises(UserInputError, match="--format openvino needs a run built by build-openvino; .* is a onnxruntime run"):
         package_run(tmp_path / "cpu", "openvino", tmp_path / "out")
+
+
+def test_compile_validate_takes_a_packaged_ir_as_candidate(fp32_run: RunResult, tmp_path: Path) -> None:
+    from compile.cli.main import main
+
+    bundle = package_run(fp32_run.run_dir, "openvino", tmp_path / "out", name="tiny")
+    out = tmp_path / "validate"
+    try:
+        main(["validate", "--reference", str(fp32_run.run_dir.parent / "tiny.onnx"), "--candidate", str(bundle / "model.xml"),
+              "--samples", "8", "--benchmark", "--out", str(out), "-q"])
+    except SystemExit as exit_:
+        assert exit_.code in (0, None)
+    report = json.loads((out / "report.json").read_text())
+    assert report["backend"] == "openvino" and report["accuracy"]["top1_agreement"] == 1.0
+    assert report["latency"]["method"]["mode"] == "adaptive"  # the default profile (cpu) times adaptively
