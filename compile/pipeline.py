@@ -37,6 +37,7 @@ from compile.models.spec import ModelInfo
 from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.registry import check_profile, get_pass_class, known_metrics
 from compile.profiles import Profile, load_profile
+from compile.report.build import RunSummary, build_report, write_report
 from compile.settings import RunSettings
 from compile.stage_cache import SharedStageCache
 from compile.validate.gates import GateResult, check_gate_names, evaluate_gates
@@ -215,11 +216,15 @@ class Pipeline:
             artifacts["final"] = rel
         thresholds = {**self.profile.gates, **self.settings.gates}
         gates = evaluate_gates(thresholds, metrics)
-        from compile.report.build import build_report, write_report
-
-        report = build_report(self, source, outcomes, artifacts, sections, metrics, gates)
+        summary = RunSummary(
+            model=self.settings.model, model_source=getattr(source, "source", str(getattr(source, "path", ""))),
+            profile=self.profile.name, backend=self.profile.backend, precision=self.precision,
+            sparsity=self.settings.sparsity, run_dir=self.run_dir, info=self.model_info, artifacts=dict(artifacts),
+            metrics=metrics, gates=gates, sections=sections, stages=[o.to_report() for o in outcomes],
+            warnings=[w for o in outcomes if o.result for w in o.result.warnings])
+        report = build_report(summary)
         write_report(self.run_dir, report)
-        return RunResult(self.run_dir, report, outcomes, gates)
+        return RunResult(self.run_dir, report.to_dict(), outcomes, gates)
 
     def _relative(self, artifact: Artifact) -> str | None:
         path = getattr(artifact, "path", None)

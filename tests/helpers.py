@@ -1,10 +1,13 @@
-"""Tiny ONNX graphs built in memory for tests."""
+"""Tiny ONNX graphs built in memory for tests, and typed reports for the renderers' tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from compile.report.schema import Report
 
 
 def make_tiny_classifier(path: Path, channels: int = 8, classes: int = 10, size: int = 16, seed: int = 0) -> Path:
@@ -35,3 +38,16 @@ def make_tiny_classifier(path: Path, channels: int = 8, classes: int = 10, size:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def make_report(**fields: Any) -> Report:
+    """A typed report holding ``fields``, every other required field filled with a plain value (for the
+    renderers' tests, which look only at what they set)."""
+    required: dict[str, Any] = {
+        "schema_version": 1, "tool_version": "0", "created": "2025-01-01T00:00:00Z", "model": "m", "model_source": "m",
+        "weights": "", "profile": "cpu", "backend": "onnxruntime", "precision": "fp32", "sparsity": "dense", "passed": True,
+        "artifacts": {"onnx": None, "final": None}, "artifact_sha256": {}, "inputs": [], "preprocessing": None,
+        "accuracy": None, "latency": None, "machine": None, "metrics": {}, "gates": [], "stages": [], "reused_stages": [],
+        "warnings": []}
+    artifacts = {**required["artifacts"], **fields.pop("artifacts", {})}
+    return Report.model_validate({**required, **fields, "artifacts": artifacts})

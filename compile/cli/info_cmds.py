@@ -1,4 +1,4 @@
-"""``compile passes`` and ``compile profiles``: what is available, without importing torch."""
+"""``compile passes``, ``compile profiles`` and ``compile schema``: what is available, without importing torch."""
 
 from __future__ import annotations
 
@@ -58,3 +58,11 @@ def check_profile(path: str) -> None:
 
     profile = check_profile(load_profile(path))
     click.echo(f"ok: {profile.name} ({len(profile.passes)} passes)")
+
+
+@click.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema every report.json follows (docs/report.schema.json is this output)."""
+    from compile.report.schema import report_json_schema
+
+    click.echo(json.dumps(report_json_schema(), indent=2))

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "matrix": ("compile.cli.matrix_cmd:matrix_command", "Compile several models for several profiles (local pool or Ray); one report."),
     "passes": ("compile.cli.info_cmds:passes_command", "List the registered passes."),
     "profiles": ("compile.cli.info_cmds:profiles_group", "List hardware profiles, or show one fully resolved."),
+    "schema": ("compile.cli.info_cmds:schema_command", "Print the JSON Schema of report.json."),
 }
 
 

@@ -14,25 +14,28 @@ from compile.cli.options import run_options, settings_from_options
 
 def write_ci_outputs(report: dict[str, Any], junit: Path | None, summary: Path | None) -> None:
     """The JUnit XML and Markdown summary a CI job asked for (``--junit``, ``--summary``)."""
+    from compile.report.schema import Report
+
+    typed = Report.model_validate(report)
     if junit is not None:
         from compile.report.junit import write_junit
 
-        write_junit(junit, report)
+        write_junit(junit, typed)
     if summary is not None:
         from compile.report.summary import write_summary
 
-        write_summary(summary, report)
+        write_summary(summary, typed)
 
 
 def finish(report: dict[str, Any], where: Path | str, options: dict[str, Any], log: Callable[[str], None]) -> None:
     """Print the gates and the verdict, write the CI files, and exit 1 when a gate failed."""
-    from compile.report.junit import gate_message
+    from compile.validate.gates import GateResult
 
-    for gate in report.get("gates", []):
-        if gate.get("skipped"):
-            log(f"{gate['name']}: skipped ({gate.get('reason', '')})")
+    for gate in map(GateResult.model_validate, report.get("gates", [])):
+        if gate.skipped:
+            log(f"{gate.name}: skipped ({gate.reason})")
         else:
-            log(f"{gate['name']}: {'pass' if gate.get('passed') else 'FAIL'} ({gate_message(gate)})")
+            log(f"{gate.name}: {'pass' if gate.passed else 'FAIL'} ({gate.message()})")
     for warning in report.get("warnings", []) if report.get("kind") == "validate" else []:
         log(f"warning: {warning}")
     write_ci_outputs(report, options.get("junit"), options.get("summary"))

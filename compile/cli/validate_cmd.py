@@ -110,6 +110,7 @@ def _pipeline(options: dict[str, Any]) -> None:
     def compare_with_baseline(result: Any) -> dict[str, Any]:
         from compile.passes.registry import known_metrics
         from compile.report.build import write_report
+        from compile.report.schema import Report
         from compile.validate.baseline import load_report, regression_metrics, regression_thresholds
         from compile.validate.gates import evaluate_gates, parse_gate_overrides
 
@@ -124,7 +125,7 @@ def _pipeline(options: dict[str, Any]) -> None:
         report["gates"] = [g for g in report["gates"] if g["name"] not in thresholds]
         report["gates"] += [g.to_dict() for g in evaluate_gates(thresholds, report["metrics"])]
         report["passed"] = all(g["passed"] for g in report["gates"])
-        write_report(result.run_dir, report)
+        write_report(result.run_dir, Report.model_validate(report))
         return report
 
     execute(run_options, until=None, after=compare_with_baseline)

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from compile import __version__
 from compile.fsutil import write_json_atomic, write_text_atomic
 from compile.matrix.pareto import Point, pareto_front
-from compile.report.build import strip_ansi
+from compile.report.schema import strip_ansi
 
 if TYPE_CHECKING:
     from compile.matrix.plan import MatrixJob, MatrixPlan, SharedPrefix
     from compile.matrix.worker import JobResult
 
-SCHEMA_VERSION = 1
+#: The version of matrix.json (its own format; each job's report.json has compile.report.schema.SCHEMA_VERSION).
+MATRIX_SCHEMA_VERSION = 1
 MATRIX_JSON, MATRIX_MD, MATRIX_HTML = "matrix.json", "matrix.md", "matrix.html"
 #: The accuracy figure plotted, in order of preference: labeled top-1 when measured, else agreement.
 ACCURACY_KEYS = ("candidate_top1", "top1_agreement", "cosine_similarity")
@@ -130,7 +131,7 @@ def build_matrix_report(plan: MatrixPlan, jobs: list[tuple[MatrixJob, JobResult]
     statuses = [e["status"] for e in entries]
     precisions = list(dict.fromkeys(e["precision"] for e in entries))
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": MATRIX_SCHEMA_VERSION,
         "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "models": list(plan.settings.models),

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from compile.report.schema import Report
 from compile.settings import RunSettings
 
 #: Candidates, from the highest precision to the lowest (the order ties are broken in).
@@ -208,7 +209,7 @@ def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestR
     explain(candidates, chosen)
     report = best_report(settings, profile.name, root, candidates, chosen, time.perf_counter() - started)
     write_report(root, report)
-    return BestResult(root, chosen, candidates, report)
+    return BestResult(root, chosen, candidates, report.to_dict())
 
 
 def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
@@ -216,13 +217,11 @@ def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
 
 
 def best_report(settings: RunSettings, profile: str, root: Path, candidates: list[Candidate], chosen: Candidate | None,
-                seconds: float) -> dict[str, Any]:
+                seconds: float) -> Report:
     """The combined report: every candidate and the choice, in the schema of every report. The model, the
     accuracy, latency, metrics, gates, stages and artifacts are those of the chosen candidate's run (when
     none passes, of the highest precision that compiled; ``figures_from`` names it), paths relative to
     the run directory."""
-    from compile.report.build import finalize_report
-
     base = chosen or next((c for c in candidates if _sub_report(c)), None)
     sub = _sub_report(base) if base is not None else {}
     if base is None or not sub:
@@ -252,7 +251,7 @@ def best_report(settings: RunSettings, profile: str, root: Path, candidates: lis
         report["verdict"] = "no candidate passes the gates"
     else:
         report["verdict"] = f"{chosen.precision}: the fastest candidate that passes ({chosen.latency_ms:.3f} ms)"
-    return finalize_report(report)
+    return Report.model_validate(report)
 
 
 def _sub_report(candidate: Candidate | None) -> dict[str, Any]:

@@ -1,116 +1,106 @@
-"""Assemble ``report.json`` from the stage outcomes and write it, with ``report.md``, atomically."""
+"""Build the :class:`~compile.report.schema.Report` from a run summary, and write it with its renderings."""
 
 from __future__ import annotations
 
-import re
+import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from compile import __version__
 from compile.fsutil import write_json_atomic, write_text_atomic
+from compile.hashing import hash_file
+from compile.models.spec import ModelInfo
+from compile.report.html import render_html
 from compile.report.markdown import render_markdown
+from compile.report.schema import SCHEMA_VERSION, Report
+from compile.validate.gates import GateResult
 
-if TYPE_CHECKING:
-    from compile.artifacts import Artifact
-    from compile.pipeline import Pipeline, StageOutcome
-    from compile.validate.gates import GateResult
-
-SCHEMA_VERSION = 1
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
-CORE_FIELDS = {"model", "profile", "backend", "precision", "sparsity", "passed", "artifacts", "gates", "stages", "metrics"}
 REPORT_HTML = "report.html"
-#: What every report.json holds, whichever command wrote it (run, --precision best, validate, matrix jobs);
-#: see the README's *Report* section. ``artifacts`` always names ``onnx`` and ``final``.
-REQUIRED_FIELDS = ("schema_version", "tool_version", "created", "model", "model_source", "weights", "profile", "backend",
-                   "precision", "sparsity", "passed", "artifacts", "artifact_sha256", "inputs", "preprocessing", "accuracy",
-                   "latency", "machine", "metrics", "gates", "stages", "reused_stages", "warnings")
-REQUIRED_ARTIFACTS = ("onnx", "final")
-#: ANSI escape sequences (colours, cursor moves) that libraries put in messages meant for a terminal.
-_ANSI = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[ -/]+[0-~]|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+#: Sections with a field of their own; any other section a pass adds is kept under its name, or as
+#: ``<name>_details`` when that name is a core field (``sparsity`` is the run's "dense"/"2:4").
+OWN_FIELDS = ("accuracy", "latency", "machine", "baseline")
+CORE_FIELDS = {"model", "profile", "backend", "precision", "sparsity", "passed", "artifacts", "gates", "stages", "metrics"}
 
 
-def strip_ansi(text: str) -> str:
-    """``text`` without terminal escape sequences (``\\x1b[31m`` ...)."""
-    return _ANSI.sub("", text)
+@dataclass
+class RunSummary:
+    """A finished run as its report tells it: what was asked, what each stage did, what was measured and
+    how it was judged. Every driver hands one to :func:`build_report`; none of them writes a report itself.
+
+    ``artifacts`` paths are relative to ``run_dir`` or absolute; ``stages`` are entries as the report
+    holds them (:class:`~compile.report.schema.Stage` fields); ``sections`` are what the stages reported
+    (``accuracy``, ``latency``, ``machine``, ``baseline`` and any section of a pass's own)."""
+
+    model: str
+    model_source: str
+    profile: str
+    backend: str
+    precision: str
+    sparsity: str
+    run_dir: Path
+    info: ModelInfo | None
+    artifacts: dict[str, str | None]
+    metrics: dict[str, float]
+    gates: list[GateResult]
+    sections: dict[str, Any] = field(default_factory=dict)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: Fields only some commands write (``kind``, ``candidate``: standalone validation).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return strip_ansi(value)
-    if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clean(item) for item in value]
-    return value
-
-
-def schema_problems(report: dict[str, Any]) -> list[str]:
-    """What ``report`` lacks of the documented schema (empty when it follows it)."""
-    problems = [f"no '{name}'" for name in REQUIRED_FIELDS if name not in report]
-    artifacts = report.get("artifacts")
-    if isinstance(artifacts, dict):
-        problems += [f"no artifacts.{name}" for name in REQUIRED_ARTIFACTS if name not in artifacts]
-    return problems
-
-
-def finalize_report(report: dict[str, Any]) -> dict[str, Any]:
-    """The one step every report goes through before it is written or printed: terminal escape sequences
-    removed from every string (warnings, errors, reasons), and the schema checked (a missing field is a bug)."""
-    cleaned: dict[str, Any] = _clean(report)
-    problems = schema_problems(cleaned)
-    if problems:
-        raise AssertionError(f"report does not follow the schema: {', '.join(problems)}")
-    return cleaned
-
-
-def build_report(pipeline: Pipeline, source: Artifact, outcomes: list[StageOutcome], artifacts: dict[str, str],
-                 sections: dict[str, Any], metrics: dict[str, float], gates: list[GateResult]) -> dict[str, Any]:
-    from compile.hashing import hash_file
-
-    info = pipeline.model_info
-    warnings = [w for o in outcomes if o.result for w in o.result.warnings]
-    failed = [g for g in gates if not g.passed]
+def build_report(summary: RunSummary) -> Report:
+    """The report of ``summary``: its fields, the artifacts' hashes and the verdict (no gate failed)."""
+    info = summary.info
     hashes = {}
-    for name, rel in artifacts.items():
-        path = Path(rel) if Path(rel).is_absolute() else pipeline.run_dir / rel
+    for name, rel in summary.artifacts.items():
+        if rel is None:
+            continue
+        path = Path(rel) if Path(rel).is_absolute() else summary.run_dir / rel
         if path.is_file():
             hashes[name] = hash_file(path)
-    return finalize_report({
+    sections = summary.sections
+    return Report.model_validate({
         "schema_version": SCHEMA_VERSION,
         "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": pipeline.settings.model,
-        "model_source": getattr(source, "source", str(getattr(source, "path", ""))),
+        **summary.extra,
+        "model": summary.model,
+        "model_source": summary.model_source,
         "weights": info.weights if info else "",
-        "profile": pipeline.profile.name,
-        "backend": pipeline.profile.backend,
-        "precision": pipeline.precision,
-        "sparsity": pipeline.settings.sparsity,
-        "passed": not failed,
-        "artifacts": artifacts,
+        "profile": summary.profile,
+        "backend": summary.backend,
+        "precision": summary.precision,
+        "sparsity": summary.sparsity,
+        "passed": all(gate.passed for gate in summary.gates),
+        "artifacts": summary.artifacts,
         "artifact_sha256": hashes,
         "inputs": [spec.to_dict() for spec in info.inputs] if info else [],
         "preprocessing": info.preprocessing.to_dict() if info and info.preprocessing else None,
         "accuracy": sections.get("accuracy"),
         "latency": sections.get("latency"),
         "machine": sections.get("machine"),
-        # Pass sections whose name is a core field (``sparsity`` is the run's "dense"/"2:4") get "_details".
-        **{(f"{k}_details" if k in CORE_FIELDS else k): v for k, v in sections.items() if k not in {"accuracy", "latency", "machine"}},
-        "metrics": metrics,
-        "gates": [g.to_dict() for g in gates],
-        "stages": [o.to_report() for o in outcomes],
-        "reused_stages": [o.name for o in outcomes if o.cached],
-        "warnings": warnings,
+        **({"baseline": sections["baseline"]} if sections.get("baseline") is not None else {}),
+        **{(f"{k}_details" if k in CORE_FIELDS else k): v for k, v in sections.items() if k not in OWN_FIELDS},
+        "metrics": summary.metrics,
+        "gates": [gate.to_dict() for gate in summary.gates],
+        "stages": summary.stages,
+        "reused_stages": [stage["name"] for stage in summary.stages if stage.get("cached")],
+        "warnings": summary.warnings,
     })
 
 
-def write_report(run_dir: Path, report: dict[str, Any]) -> None:
-    """``report.json``, ``report.md`` and ``report.html`` in ``run_dir`` (the report finalized first)."""
-    from compile.report.html import render_html
-
-    report = finalize_report(report)
-    write_json_atomic(run_dir / REPORT_JSON, report)
+def write_report(run_dir: Path, report: Report) -> None:
+    """``report.json``, ``report.md`` and ``report.html`` in ``run_dir``, each written atomically."""
+    write_json_atomic(run_dir / REPORT_JSON, report.to_dict())
     write_text_atomic(run_dir / REPORT_MD, render_markdown(report))
     write_text_atomic(run_dir / REPORT_HTML, render_html(report))
+
+
+def read_report(path: Path) -> Report:
+    """A ``report.json`` written by this tool, typed (a ValidationError names what does not fit)."""
+    return Report.model_validate(json.loads(path.read_text(encoding="utf-8")))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from compile.report.markdown import accuracy_figures
+from compile.report.schema import Accuracy, Report
 from compile.report.svg import Point, bars_svg, scatter_svg
+from compile.validate.gates import GateResult
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1f2328;padding:0 1em}
@@ -30,20 +33,21 @@ def table(headers: list[str], rows: list[list[Any]], raw: bool = False) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _gates(gates: list[dict[str, Any]]) -> str:
+def _gates(gates: list[GateResult]) -> str:
     if not gates:
         return "<p>No gates are set.</p>"
     rows = []
     for g in gates:
-        if g.get("skipped"):
-            verdict = f'<span class="skip">skipped: {escape(g.get("reason", ""))}</span>'
+        if g.skipped:
+            verdict = f'<span class="skip">skipped: {escape(g.reason)}</span>'
         else:
-            verdict = '<span class="pass">pass</span>' if g.get("passed") else '<span class="fail">FAIL</span>'
-        rows.append([f"<code>{escape(g['name'])}</code>", _fmt(g.get("value")), _fmt(g.get("threshold")), verdict])
+            verdict = '<span class="pass">pass</span>' if g.passed else '<span class="fail">FAIL</span>'
+        rows.append([f"<code>{escape(g.name)}</code>", _fmt(g.value), _fmt(g.threshold), verdict])
     return table(["gate", "value", "threshold", "result"], rows, raw=True)
 
 
-def _accuracy(accuracy: dict[str, Any]) -> str:
+def _accuracy(section: Accuracy) -> str:
+    accuracy = accuracy_figures(section)
     parts = [f"<p>Reference: {_fmt(accuracy.get('reference'))}; data: {_fmt(accuracy.get('data'))}</p>"]
     ci = accuracy.get("confidence") or {}
     rows = []
@@ -89,33 +93,31 @@ def _latency(latency: dict[str, Any], machine: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def render_html(report: dict[str, Any]) -> str:
-    passed = report.get("passed")
-    title = f"{report.get('model')} on {report.get('profile')} ({report.get('precision')})"
+def render_html(report: Report) -> str:
+    passed = report.passed
+    title = f"{report.model} on {report.profile} ({report.precision})"
     body = [f"<h1>{escape(title)}</h1>",
             f'<p class="verdict {"pass" if passed else "fail"}">{"PASSED" if passed else "FAILED"}</p>',
-            f"<p>backend {_fmt(report.get('backend'))}; sparsity {_fmt(report.get('sparsity'))}; weights {_fmt(report.get('weights'))}; "
-            f"created {_fmt(report.get('created'))}</p>"]
-    body += [f'<p class="warn">warning: {escape(w)}</p>' for w in report.get("warnings", [])]
-    body += ["<h2>Gates</h2>", _gates(report.get("gates", []))]
-    if report.get("accuracy"):
-        body += ["<h2>Accuracy</h2>", _accuracy(report["accuracy"])]
-    if report.get("latency"):
-        body += ["<h2>Latency</h2>", _latency(report["latency"], report.get("machine") or {})]
-    if report.get("baseline"):
-        base = report["baseline"]
+            f"<p>backend {_fmt(report.backend)}; sparsity {_fmt(report.sparsity)}; weights {_fmt(report.weights)}; "
+            f"created {_fmt(report.created)}</p>"]
+    body += [f'<p class="warn">warning: {escape(w)}</p>' for w in report.warnings]
+    body += ["<h2>Gates</h2>", _gates(report.gates)]
+    if report.accuracy:
+        body += ["<h2>Accuracy</h2>", _accuracy(report.accuracy)]
+    if report.latency:
+        body += ["<h2>Latency</h2>", _latency(report.latency, report.machine or {})]
+    if report.baseline:
+        base = report.baseline
         rows = [[key, sec.get("baseline"), sec.get("current"), sec.get("regression_points", sec.get("regression_pct"))]
                 for key, sec in base.items() if isinstance(sec, dict)]
         body += ["<h2>Against the baseline</h2>", f"<p>{_fmt(base.get('path'))}</p>",
                  table(["figure", "baseline", "now", "regression"], rows)]
-    stages = report.get("stages", [])
-    if stages:
+    if report.stages:
         body += ["<h2>Stages</h2>", table(["stage", "seconds", "reused", "note"],
-                                          [[s["name"], s["seconds"], s["cached"], s.get("skipped", "")] for s in stages])]
-    artifacts = report.get("artifacts") or {}
-    if artifacts:
+                                          [[s.name, s.seconds, s.cached, s.skipped or ""] for s in report.stages])]
+    if report.artifacts:
         body += ["<h2>Artifacts</h2>", table(["name", "path", "sha256"],
-                                             [[k, v, (report.get("artifact_sha256") or {}).get(k, "")] for k, v in artifacts.items()])]
+                                             [[k, v, report.artifact_sha256.get(k, "")] for k, v in report.artifacts.items()])]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 

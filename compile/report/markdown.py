@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from compile.report.schema import Accuracy, Report
+from compile.validate.gates import GateResult
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -11,31 +14,36 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def gate_table(gates: list[dict[str, Any]]) -> list[str]:
+def gate_table(gates: list[GateResult]) -> list[str]:
     if not gates:
         return ["No gates are set."]
     lines = ["| gate | value | threshold | result |", "|---|---|---|---|"]
     for g in gates:
-        result = "skipped: " + g["reason"] if g.get("skipped") else ("pass" if g["passed"] else "**FAIL**")
-        value = "-" if g["value"] is None else _fmt(g["value"])
-        lines.append(f"| `{g['name']}` | {value} | {_fmt(g['threshold'])} | {result} |")
+        result = "skipped: " + g.reason if g.skipped else ("pass" if g.passed else "**FAIL**")
+        value = "-" if g.value is None else _fmt(g.value)
+        lines.append(f"| `{g.name}` | {value} | {_fmt(g.threshold)} | {result} |")
     return lines
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    verdict = "PASSED" if report["passed"] else "FAILED"
+def accuracy_figures(accuracy: Accuracy) -> dict[str, Any]:
+    """The section's fields in the order the pass wrote them (headline figures first), unset ones left out."""
+    return accuracy.model_dump(exclude_unset=True)
+
+
+def render_markdown(report: Report) -> str:
+    verdict = "PASSED" if report.passed else "FAILED"
     lines = [
-        f"# {report['model']} on {report['profile']} ({report['precision']}): {verdict}",
+        f"# {report.model} on {report.profile} ({report.precision}): {verdict}",
         "",
-        f"- backend: {report['backend']}; sparsity: {report['sparsity']}; weights: {report.get('weights') or '-'}",
+        f"- backend: {report.backend}; sparsity: {report.sparsity}; weights: {report.weights or '-'}",
     ]
-    for warning in report.get("warnings", []):
+    for warning in report.warnings:
         lines.append(f"- **warning:** {warning}")
     lines += ["- plots and the full tables: `report.html` beside this file"]
     lines += _candidates_section(report)
-    lines += ["", "## Gates", "", *gate_table(report.get("gates", []))]
-    accuracy = report.get("accuracy")
-    if accuracy:
+    lines += ["", "## Gates", "", *gate_table(report.gates)]
+    if report.accuracy:
+        accuracy = accuracy_figures(report.accuracy)
         lines += ["", "## Accuracy", "", f"Reference: {accuracy.get('reference', '-')}; data: {accuracy.get('data', '-')}", "",
                   "| metric | value |", "|---|---|"]
         for key, value in accuracy.items():
@@ -52,7 +60,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             names = list(next(iter(outputs.values())))
             lines += ["", "| output | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
             lines += [f"| {out} | " + " | ".join(_fmt(figs.get(n)) for n in names) + " |" for out, figs in outputs.items()]
-    latency = report.get("latency")
+    latency = report.latency
     if latency:
         lines += ["", "## Latency", "", "| batch | p50 ms | p90 ms | p99 ms | min ms | throughput/s | spread % |", "|---|---|---|---|---|---|---|"]
         for row in latency.get("per_batch", []):
@@ -63,18 +71,17 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines += ["", "Adaptive timing, 95% interval of the median: " + "; ".join(
                 f"batch {row['batch']} {_fmt(row['interval_low_ms'])}-{_fmt(row['interval_high_ms'])} ms "
                 f"(+-{_fmt(row['interval_pct'])}%, {row['stopped']} after {row['iterations']} calls)" for row in adaptive)]
-        machine = report.get("machine") or {}
+        machine = report.machine or {}
         if machine:
             lines += ["", f"Machine: {machine.get('cpu')}, {machine.get('usable_cpus')} usable CPUs; "
                       + ", ".join(f"{k} {v}" for k, v in machine.get("libraries", {}).items())]
-    lines += _sparsity_section(report.get("sparsity_details"))
-    lines += _tensorrt_section(report.get("tensorrt"))
+    lines += _sparsity_section(report.section("sparsity_details"))
+    lines += _tensorrt_section(report.section("tensorrt"))
     lines += ["", "## Stages", "", "| stage | seconds | reused | note |", "|---|---|---|---|"]
-    for stage in report.get("stages", []):
-        note = stage.get("skipped", "")
-        lines.append(f"| {stage['name']} | {stage['seconds']:.2f} | {'yes' if stage['cached'] else 'no'} | {note} |")
-    if report.get("baseline"):
-        base = report["baseline"]
+    for stage in report.stages:
+        lines.append(f"| {stage.name} | {stage.seconds:.2f} | {'yes' if stage.cached else 'no'} | {stage.skipped or ''} |")
+    if report.baseline:
+        base = report.baseline
         lines += ["", "## Against the baseline", "", f"Baseline: `{base.get('path')}`", ""]
         for key in ("accuracy", "latency"):
             if isinstance(base.get(key), dict):
@@ -83,18 +90,18 @@ def render_markdown(report: dict[str, Any]) -> str:
                 unit = " points" if "regression_points" in sec else "%"
                 lines.append(f"- {key} ({sec['metric']}): {_fmt(sec['baseline'])} -> {_fmt(sec['current'])} (regression {_fmt(change)}{unit})")
     lines += ["", "## Artifacts", ""]
-    for name, path in report.get("artifacts", {}).items():
+    for name, path in report.artifacts.items():
         lines.append(f"- `{name}`: `{path}`")
     return "\n".join(lines) + "\n"
 
 
-def _candidates_section(report: dict[str, Any]) -> list[str]:
+def _candidates_section(report: Report) -> list[str]:
     """``--precision best``: every candidate's verdict; the figures below are those of ``figures_from``."""
-    candidates = report.get("candidates") or []
+    candidates = report.candidates or []
     if not candidates:
         return []
-    lines = ["", "## Candidates", "", f"Chosen: {report.get('chosen') or 'none'}; the figures below are those of the "
-             f"{report.get('figures_from', '-')} run.", "", "| precision | status | latency ms | reason |", "|---|---|---|---|"]
+    lines = ["", "## Candidates", "", f"Chosen: {report.chosen or 'none'}; the figures below are those of the "
+             f"{report.figures_from or '-'} run.", "", "| precision | status | latency ms | reason |", "|---|---|---|---|"]
     for c in candidates:
         lines.append(f"| {c.get('precision')} | {c.get('status')} | {_fmt(c.get('latency_ms', '-'))} | {c.get('reason', '')} |")
     return lines

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from compile.fsutil import write_text_atomic
-from compile.report.markdown import gate_table
+from compile.report.markdown import accuracy_figures, gate_table
+from compile.report.schema import Report
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -33,22 +34,16 @@ def _interval(accuracy: dict[str, Any], name: str, scale: float = 1.0, unit: str
     return text
 
 
-def render_summary(report: dict[str, Any]) -> str:
-    passed = report.get("passed")
-    gates = report.get("gates", [])
-    failed = [g for g in gates if not g.get("skipped") and not g.get("passed")]
-    title = f"{report.get('model', '?')} on {report.get('profile', '?')} ({report.get('precision', '?')})"
-    lines = [f"### compile: {'PASSED' if passed else 'FAILED'}: {title}", ""]
-    if failed:
-        from compile.report.junit import gate_message
-
-        lines += ["Failed gates:", ""] + [f"- `{g['name']}`: {gate_message(g)}" for g in failed] + [""]
-    skipped = [g for g in gates if g.get("skipped")]
-    if skipped:
+def render_summary(report: Report) -> str:
+    title = f"{report.model} on {report.profile} ({report.precision})"
+    lines = [f"### compile: {'PASSED' if report.passed else 'FAILED'}: {title}", ""]
+    if failed := report.failed_gates():
+        lines += ["Failed gates:", ""] + [f"- `{g.name}`: {g.message()}" for g in failed] + [""]
+    if skipped := report.skipped_gates():
         lines += ["Skipped gates (not checked: this run did not measure their metric):", ""]
-        lines += [f"- `{g['name']}`: {g.get('reason', '')}" for g in skipped] + [""]
-    accuracy = report.get("accuracy") or {}
-    latency = report.get("latency") or {}
+        lines += [f"- `{g.name}`: {g.reason}" for g in skipped] + [""]
+    accuracy = accuracy_figures(report.accuracy) if report.accuracy else {}
+    latency = report.latency or {}
     rows: list[tuple[str, str]] = []
     if accuracy:
         rows.append(("samples", f"{accuracy.get('samples', '-')} ({accuracy.get('data', '-')})"))
@@ -64,20 +59,20 @@ def render_summary(report: dict[str, Any]) -> str:
                      f"p50 {_num(latency.get('p50_ms'))}, p99 {_num(latency.get('p99_ms'))}, min {_num(latency.get('min_ms'))}, "
                      f"spread between repeats {_num(latency.get('spread_pct'), 3)}%"))
         rows.append(("throughput (inferences/s)", _num(latency.get("throughput_ips"))))
-    regression = report.get("baseline")
+    regression = report.baseline
     if regression:
         rows.append(("baseline", str(regression.get("path", "-"))))
     if rows:
         lines += ["| figure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
-    lines += ["<details><summary>All gates</summary>", "", *gate_table(gates), "", "</details>", ""]
-    machine = report.get("machine") or {}
+    lines += ["<details><summary>All gates</summary>", "", *gate_table(report.gates), "", "</details>", ""]
+    machine = report.machine or {}
     if machine:
         libs = ", ".join(f"{k} {v}" for k, v in (machine.get("libraries") or {}).items())
         lines.append(f"Measured on {machine.get('cpu', '?')} ({machine.get('usable_cpus', '?')} usable CPUs); {libs}.")
     return "\n".join(lines) + "\n"
 
 
-def write_summary(path: Path, report: dict[str, Any]) -> None:
+def write_summary(path: Path, report: Report) -> None:
     """Write (or, for ``$GITHUB_STEP_SUMMARY``-style files that already exist, append) the summary."""
     text = render_summary(report)
     if path.exists() and path.stat().st_size > 0 and path.name.startswith("step_summary"):

@@ -13,32 +13,54 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.errors import UserInputError
 from compile.profiles import GATE_NAME
 
+#: What became of a gate: "skipped" when this run did not measure its metric.
+Verdict = Literal["pass", "fail", "skipped", "inconclusive"]
 
-@dataclass(frozen=True)
-class GateResult:
-    name: str
+
+class GateResult(BaseModel):
+    """One gate, judged: the threshold, the measured value (``None`` when not measured) and the verdict.
+
+    ``passed`` is false only for a failed gate (a skipped one does not fail the run); ``verdict`` says the
+    same in one word, and ``detail`` carries whatever else a judgement needs to explain itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="min_<metric> or max_<metric>, optionally .<output>")
     metric: str
     threshold: float
-    value: float | None
+    value: float | None = Field(description="the measured figure; null when this run did not measure it")
     passed: bool
     skipped: bool = False
     reason: str = ""
+    verdict: Verdict = Field(default="pass", description="pass | fail | skipped | inconclusive")
+    detail: Any = Field(default=None, description="free-form detail of the judgement, written only when set")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verdict_from_outcome(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "verdict" not in data:
+            data = {**data, "verdict": "skipped" if data.get("skipped") else ("pass" if data.get("passed") else "fail")}
+        return data
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As ``report.json`` holds it (``detail`` only when set)."""
+        return self.model_dump(exclude_unset=True)
 
-    def describe(self) -> str:
+    def message(self) -> str:
+        """``top1_agreement = 0.95, needs >= 0.97 (min_top1_agreement)``, or why it was skipped."""
         if self.skipped:
-            return f"{self.name}: skipped ({self.reason})"
+            return f"{self.name} skipped: {self.reason}"
         op = ">=" if self.name.startswith("min_") else "<="
-        verdict = "pass" if self.passed else "FAIL"
-        return f"{self.name}: {verdict} ({self.metric} = {self.value:.6g}, needs {op} {self.threshold:g})"
+        shown = "NaN" if self.value is None else f"{self.value:.6g}"
+        return f"{self.metric} = {shown}, needs {op} {self.threshold:g} ({self.name})"
 
 
 def gate_metric(name: str) -> str:
@@ -111,13 +133,16 @@ def evaluate_gates(thresholds: dict[str, float], metrics: dict[str, float]) -> l
         value = metrics.get(metric)
         if value is None:
             _check_output_exists(name, metric, metrics)
-            results.append(GateResult(name, metric, threshold, None, passed=True, skipped=True, reason=f"'{metric}' was not measured"))
+            results.append(GateResult(name=name, metric=metric, threshold=threshold, value=None, passed=True, skipped=True,
+                                      reason=f"'{metric}' was not measured"))
             continue
         if math.isnan(value):
-            results.append(GateResult(name, metric, threshold, value, passed=False, reason="measured value is NaN"))
+            results.append(GateResult(name=name, metric=metric, threshold=threshold, value=value, passed=False, skipped=False,
+                                      reason="measured value is NaN"))
             continue
         passed = value >= threshold if direction == "min" else value <= threshold
-        results.append(GateResult(name, metric, threshold, float(value), passed=passed))
+        results.append(GateResult(name=name, metric=metric, threshold=threshold, value=float(value), passed=passed,
+                                  skipped=False, reason=""))
     return results
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from compile.artifacts import OnnxModel, RuntimeArtifact
 from compile.errors import UserInputError
 from compile.profiles import Profile
+from compile.report.schema import Report
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
@@ -170,7 +170,7 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
 
         ensure_writable_dir(request.out)
         write_report(request.out, full)
-    return full
+    return full.to_dict()
 
 
 def _model_info(reference: Any, weights: Path | None) -> Any:
@@ -184,40 +184,15 @@ def _model_info(reference: Any, weights: Path | None) -> Any:
 
 
 def _report(request: StandaloneRequest, profile: Profile, candidate: Candidate, reference: str, info: Any,
-            sections: dict[str, Any], metrics: dict[str, float], gates: list[Any], warnings: list[str]) -> dict[str, Any]:
-    from compile import __version__
-    from compile.hashing import hash_file
-    from compile.report.build import finalize_report
+            sections: dict[str, Any], metrics: dict[str, float], gates: list[Any], warnings: list[str]) -> Report:
+    from compile.report.build import RunSummary, build_report
 
-    artifacts = {"onnx": _fp32_onnx(reference), "final": str(candidate.artifact.path.resolve())}
-    return finalize_report({
-        "schema_version": 1,
-        "tool_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "kind": "validate",
-        "model": info.name or reference,
-        "model_source": reference,
-        "candidate": candidate.description,
-        "weights": info.weights,
-        "profile": profile.name,
-        "backend": candidate.artifact.backend,
-        "precision": candidate.artifact.precision,
-        "sparsity": "dense",
-        "passed": all(g.passed for g in gates),
-        "artifacts": artifacts,
-        "artifact_sha256": {name: hash_file(Path(path)) for name, path in artifacts.items() if path is not None},
-        "inputs": [spec.to_dict() for spec in info.inputs],
-        "preprocessing": info.preprocessing.to_dict() if info.preprocessing else None,
-        "accuracy": sections.get("accuracy"),
-        "latency": sections.get("latency"),
-        "machine": sections.get("machine"),
-        "baseline": sections.get("baseline"),
-        "metrics": metrics,
-        "gates": [g.to_dict() for g in gates],
-        "stages": [],
-        "reused_stages": [],
-        "warnings": warnings,
-    })
+    return build_report(RunSummary(
+        model=info.name or reference, model_source=reference, profile=profile.name, backend=candidate.artifact.backend,
+        precision=candidate.artifact.precision, sparsity="dense", run_dir=Path.cwd(), info=info,
+        artifacts={"onnx": _fp32_onnx(reference), "final": str(candidate.artifact.path.resolve())},
+        metrics=metrics, gates=gates, sections=sections, warnings=warnings,
+        extra={"kind": "validate", "candidate": candidate.description}))
 
 
 def _fp32_onnx(reference: str) -> str | None:

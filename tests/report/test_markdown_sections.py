@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from compile.report.markdown import render_markdown
+from tests.helpers import make_report
 
-BASE = {"model": "m", "profile": "cpu", "precision": "int8", "passed": True, "backend": "onnxruntime", "sparsity": "2:4",
-        "gates": [], "stages": [], "artifacts": {}}
+BASE = {"model": "m", "profile": "cpu", "precision": "int8", "passed": True, "backend": "onnxruntime", "sparsity": "2:4"}
 
 
 def test_sparsity_section_lists_layers_and_shares() -> None:
@@ -16,7 +16,7 @@ def test_sparsity_section_lists_layers_and_shares() -> None:
                    {"name": "conv_dw", "op": "Conv", "in_channels": 64, "out_channels": 64, "eligible": False, "is_2to4": False,
                     "mac_share": 0.1, "reason": "depthwise"}],
         "note": "ONNX Runtime has no 2:4 sparse kernels"}}
-    md = render_markdown(report)
+    md = render_markdown(make_report(**report))
     assert "1 of 3 layers carry 2:4 (2 eligible)" in md
     assert "50.0% of eligible, 25.0% of non-depthwise, 20.0% of all" in md
     assert "| conv_a | Conv | 64 | 64 | yes | yes | 20.00% |  |" in md
@@ -25,7 +25,7 @@ def test_sparsity_section_lists_layers_and_shares() -> None:
 
 
 def test_tensorrt_section_and_absent_sections() -> None:
-    md = render_markdown({**BASE, "tensorrt": {"build_path": "TensorRT 10, strongly typed network"}})
+    md = render_markdown(make_report(**BASE, tensorrt={"build_path": "TensorRT 10, strongly typed network"}))
     assert "## TensorRT" in md and "build path: TensorRT 10, strongly typed network" in md
-    plain = render_markdown(BASE)
+    plain = render_markdown(make_report(**BASE))
     assert "## 2:4 sparsity" not in plain and "## TensorRT" not in plain

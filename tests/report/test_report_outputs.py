@@ -14,6 +14,7 @@ from compile.report.html import render_html
 from compile.report.junit import junit_xml, write_junit
 from compile.report.summary import render_summary, write_summary
 from compile.report.svg import Point, nice_ticks, scatter_svg
+from tests.helpers import make_report
 
 GATES = [
     {"name": "min_top1_agreement", "metric": "top1_agreement", "threshold": 0.97, "value": 0.95, "passed": False, "skipped": False, "reason": ""},
@@ -47,7 +48,7 @@ def _report(passed: bool = False, **extra: Any) -> dict[str, Any]:
 
 
 def test_junit_one_case_per_gate_with_value_and_threshold(tmp_path: Path) -> None:
-    write_junit(tmp_path / "out" / "gates.xml", _report())
+    write_junit(tmp_path / "out" / "gates.xml", make_report(**_report()))
     root = ET.parse(tmp_path / "out" / "gates.xml").getroot()
     suite = root.find("testsuite")
     assert suite is not None
@@ -62,7 +63,7 @@ def test_junit_one_case_per_gate_with_value_and_threshold(tmp_path: Path) -> Non
 
 
 def test_markdown_summary_names_failures_and_intervals() -> None:
-    text = render_summary(_report())
+    text = render_summary(make_report(**_report()))
     assert text.startswith("### compile: FAILED: resnet18 on cpu (int8)")
     assert "- `min_top1_agreement`: top1_agreement = 0.95, needs >= 0.97" in text
     assert "| top-1 drop (points) | 1.562 (95% CI 0 to 4.688) |" in text
@@ -74,27 +75,27 @@ def test_markdown_summary_names_failures_and_intervals() -> None:
 
 def test_summary_shows_skipped_gates_outside_the_details() -> None:
     """A gate whose metric the run did not measure is neither passed nor hidden: it is listed with its reason."""
-    text = render_summary(_report(passed=True))
+    text = render_summary(make_report(**_report(passed=True)))
     head = text.split("<details>")[0]
     assert "Skipped gates (not checked: this run did not measure their metric):" in head
     assert "- `max_top1_drop`: 'top1_drop' was not measured" in head
-    assert "Skipped gates" not in render_summary(_report(passed=True, gates=GATES[1:2]))
+    assert "Skipped gates" not in render_summary(make_report(**_report(passed=True, gates=GATES[1:2])))
 
 
 def test_summary_appends_to_a_step_summary_file(tmp_path: Path) -> None:
     step = tmp_path / "step_summary_abc"
     step.write_text("earlier step\n")
-    write_summary(step, _report(passed=True))
+    write_summary(step, make_report(**_report(passed=True)))
     text = step.read_text()
     assert text.startswith("earlier step\n") and "PASSED" in text
     fresh = tmp_path / "summary.md"
-    write_summary(fresh, _report(passed=True))
-    write_summary(fresh, _report(passed=True))
+    write_summary(fresh, make_report(**_report(passed=True)))
+    write_summary(fresh, make_report(**_report(passed=True)))
     assert fresh.read_text().count("### compile:") == 1
 
 
 def test_html_is_self_contained_and_escaped() -> None:
-    html = render_html(_report())
+    html = render_html(make_report(**_report()))
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "Latency per batch size" in html
     assert "<script" not in html and "&lt;script&gt;" in html
     assert "src=" not in html and "<link" not in html

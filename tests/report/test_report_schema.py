@@ -1,5 +1,6 @@
 """One report schema for every command that writes report.json (run, --precision best, validate, matrix jobs),
-and no terminal escape sequences in anything a report carries."""
+published as a JSON Schema that those reports validate against, and no terminal escape sequences in anything a
+report carries."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PUBLISHED = REPO / "docs" / "report.schema.json"
 
 #: The README's *Report* table: what every report.json holds. Written out here, not imported, so the test
 #: checks the documented schema rather than the code's idea of it.
 DOCUMENTED = {"schema_version", "tool_version", "created", "model", "model_source", "weights", "profile", "backend",
               "precision", "sparsity", "passed", "artifacts", "artifact_sha256", "inputs", "preprocessing", "accuracy",
               "latency", "machine", "metrics", "gates", "stages", "reused_stages", "warnings"}
-GATE_FIELDS = {"name", "metric", "threshold", "value", "passed", "skipped", "reason"}
+GATE_FIELDS = {"name", "metric", "threshold", "value", "passed", "skipped", "reason", "verdict"}
 
 
 def invoke(argv: list[str]) -> int:
@@ -44,6 +49,7 @@ def fast_profile(tmp_path: Path) -> Path:
 
 def check_schema(report_path: Path, onnx_required: bool = True) -> dict:  # type: ignore[type-arg]
     report = json.loads(report_path.read_text())
+    jsonschema.Draft202012Validator(json.loads(PUBLISHED.read_text())).validate(report)
     assert DOCUMENTED <= set(report), f"{report_path}: missing {sorted(DOCUMENTED - set(report))}"
     assert {"onnx", "final"} <= set(report["artifacts"]), report["artifacts"]
     root = report_path.parent
@@ -58,6 +64,35 @@ def check_schema(report_path: Path, onnx_required: bool = True) -> dict:  # type
         assert GATE_FIELDS <= set(gate)
     assert isinstance(report["metrics"], dict) and isinstance(report["warnings"], list)
     return report
+
+
+def test_published_schema_is_current_and_printed_by_compile_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/report.schema.json is what `compile schema` prints (regenerate: `compile schema > docs/report.schema.json`)."""
+    from compile.report.schema import report_json_schema
+
+    published = json.loads(PUBLISHED.read_text())
+    assert published == report_json_schema()
+    assert invoke(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == published
+    jsonschema.Draft202012Validator.check_schema(published)
+    assert DOCUMENTED <= set(published["required"])
+    gate = published["$defs"]["GateResult"]["properties"]
+    assert gate["verdict"]["enum"] == ["pass", "fail", "skipped", "inconclusive"] and "detail" in gate
+
+
+def test_a_report_that_breaks_the_schema_is_refused() -> None:
+    """The published schema is not a formality: a report without a core field, with a gate verdict outside the
+    four, or without artifacts.final does not validate."""
+    validator = jsonschema.Draft202012Validator(json.loads(PUBLISHED.read_text()))
+    from tests.helpers import make_report
+
+    good = make_report(gates=[{"name": "min_x", "metric": "x", "threshold": 1.0, "value": 2.0, "passed": True}]).to_dict()
+    validator.validate(good)
+    assert good["gates"][0]["verdict"] == "pass" and "detail" not in good["gates"][0]
+    for broken in ({k: v for k, v in good.items() if k != "passed"},
+                   {**good, "gates": [{**good["gates"][0], "verdict": "maybe"}]},
+                   {**good, "artifacts": {"onnx": None}}):
+        assert not validator.is_valid(broken)
 
 
 def test_every_command_writes_the_documented_schema(tiny_onnx: Path, fast_profile: Path, tmp_path: Path,
@@ -101,7 +136,7 @@ def test_terminal_escape_sequences_never_reach_a_report(tiny_onnx: Path, fast_pr
     """A library message with colours (as exporters and ONNX Runtime print them) becomes plain text everywhere."""
     from compile.passes.base import PassResult
     from compile.passes.build_ort import BuildOrtPass
-    from compile.report.build import strip_ansi
+    from compile.report.schema import strip_ansi
 
     assert strip_ansi("\x1b[1;33mWarning:\x1b[0m x \x1b]8;;https://e.x\x1b\\link\x1b]8;;\x1b\\ \x1b(Bdone") == "Warning: x link done"
     original = BuildOrtPass.run
