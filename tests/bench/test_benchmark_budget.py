@@ -38,7 +38,8 @@ def test_shipped_cpu_profiles_time_adaptively_within_the_stage_target() -> None:
 
 
 def test_adaptive_run_reports_each_batch_interval_and_why_it_stopped(tiny_onnx: Path, tmp_path: Path) -> None:
-    settings = RunSettings(model=str(tiny_onnx), profile="cpu", out=tmp_path / "run", progress=False, bench_budget=2.0)
+    settings = RunSettings(model=str(tiny_onnx), profile="cpu", out=tmp_path / "run", progress=False, bench_budget=2.0,
+                           gates={"max_interval_pct": 100.0})
     lines: list[str] = []
     result = Pipeline(settings, profile=_profile({"mode": "fixed", "iterations": 3, "repeats": 1}), log=lines.append).run()
     latency = result.report["latency"]
@@ -57,6 +58,8 @@ def test_adaptive_run_reports_each_batch_interval_and_why_it_stopped(tiny_onnx: 
     # A tiny model converges long before the budget; either way the stage keeps to it (plus the last call).
     assert stage["seconds"] < 2.0 + 1.0
     assert any("95% interval" in line for line in lines)
+    gate = next(g for g in result.report["gates"] if g["name"] == "max_interval_pct")
+    assert gate["passed"] and not gate["skipped"] and gate["value"] == result.report["metrics"]["interval_pct"]
     markdown = (tmp_path / "run" / "report.md").read_text()
     assert "Adaptive timing, 95% interval of the median: batch 1 " in markdown and "; batch 4 " in markdown
     assert "until the 95% interval of its median is within +-2.0%" in (tmp_path / "run" / "report.html").read_text()
