@@ -1,8 +1,11 @@
 """Where calibration inputs come from, and what identifies them for the calibration cache.
 
-Image models read a folder (``--calib``, else the embedded ImageNet sample) through the model's own
-preprocessing, one batch at a time, so memory does not grow with the number of images. Models that
-do not take images calibrate on generated inputs from their input specs (seeded, repeatable).
+``--calib`` may give arrays for any model (an ``.npz`` file, a folder of them, or a loader
+``package.module:function``; :mod:`compile.data.arrays`), checked against the model's inputs and
+streamed a batch at a time. Otherwise image models read a folder (``--calib``, else the embedded
+ImageNet sample) through the model's own preprocessing, one batch at a time, so memory does not grow
+with the number of images; models that do not take images calibrate on generated inputs from their
+input specs (seeded, repeatable).
 """
 
 from __future__ import annotations
@@ -10,19 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from compile.data.eval_set import EMBEDDED_IMAGES
+from compile.data.arrays import ArrayData, array_data
+from compile.data.eval_set import EMBEDDED_IMAGES, not_images_message
 from compile.data.generated import generate_inputs
 from compile.data.images import ImageFolder, iter_batches, scan_image_folder
 from compile.errors import UserInputError
 from compile.hashing import hash_file, hash_json
 from compile.models.spec import ModelInfo
-
-if TYPE_CHECKING:
-    from compile.passes.base import PassContext
 
 #: How many skipped file names a record keeps (the count is always complete).
 SKIPPED_LISTED = 10
@@ -50,14 +51,21 @@ class CalibrationSource:
     seed: int = 0
 
     @property
+    def arrays(self) -> ArrayData | None:
+        """The ``--calib`` arrays, when it names array data."""
+        return array_data(self.folder, self.info.inputs, "--calib")
+
+    @property
     def uses_images(self) -> bool:
-        return self.info.is_image_model
+        return self.info.is_image_model and self.arrays is None
 
     @property
     def root(self) -> Path:
         return self.folder or EMBEDDED_IMAGES
 
     def describe(self) -> str:
+        if (arrays := self.arrays) is not None:
+            return f"up to {self.size} samples from {arrays.describe()}"
         if not self.uses_images:
             return f"{self.size} generated inputs (seed {self.seed})"
         where = str(self.folder) if self.folder else "the embedded ImageNet sample"
@@ -73,10 +81,11 @@ class CalibrationSource:
 
     def identity(self) -> dict[str, Any]:
         """What the calibration ranges depend on: file contents (not paths), count, preprocessing."""
+        if (arrays := self.arrays) is not None:
+            return {"arrays": arrays.identity(self.size), "size": self.size}
         if not self.uses_images:
             if self.folder is not None:
-                raise UserInputError(f"--calib gives images, but {self.info.name} takes "
-                                     f"{', '.join(f'{s.name} ({s.dtype})' for s in self.info.inputs)}")
+                raise UserInputError(not_images_message("--calib", self.folder, self.info))
             return {"generated": self.seed, "size": self.size, "batch": self.batch_size,
                     "inputs": [spec.to_dict() for spec in self.info.inputs]}
         folder = self._images()
@@ -88,7 +97,15 @@ class CalibrationSource:
     def batches(self, stats: CalibrationStats) -> Iterator[dict[str, np.ndarray]]:
         """Stream feeds batch by batch; ``stats`` counts what was used and skipped.
 
-        Raises :class:`UserInputError` when not one input could be read."""
+        Raises :class:`UserInputError` when not one input could be read, or when array data does not fit
+        the model's inputs."""
+        if (arrays := self.arrays) is not None:
+            for chunk in arrays.batches(self.batch_size, self.size):
+                stats.used += len(chunk)
+                yield chunk.feeds
+            if stats.used == 0:
+                raise UserInputError(f"--calib {arrays.describe()} holds no samples")
+            return
         if not self.uses_images:
             for start in range(0, self.size, self.batch_size):
                 count = min(self.batch_size, self.size - start)
@@ -107,8 +124,3 @@ class CalibrationSource:
             first = f": {folder.skipped[0]}" if folder.skipped else ""
             raise UserInputError(f"calibration folder {self.root} has no readable image ({len(folder.skipped)} skipped{first})")
 
-
-def calibration_source(ctx: PassContext, size: int, batch_size: int) -> CalibrationSource:
-    """The calibration inputs a pass of this run uses: ``--calib`` (or the embedded sample), or
-    generated inputs for a model that takes no images."""
-    return CalibrationSource(ctx.model_info(), ctx.settings.calib, size, batch_size)

@@ -1,13 +1,17 @@
-"""Split a labeled image folder in two disjoint folders (calibration/recovery vs evaluation).
+"""Split data in two disjoint parts (calibration/recovery vs evaluation).
 
-The halves are symlinks with their own ``labels.csv``, so nothing is copied and each half is a valid
-``--calib``/``--data`` folder.
+``--calib`` and ``--data`` naming the same data both use it as given (the mixed-precision search warns
+of the overlap); these split it first. An image folder's halves are symlinks with their own
+``labels.csv``, so nothing is copied and each half is a valid ``--calib``/``--data`` folder; an ``.npz``
+file's halves are two ``.npz`` files holding every array's first samples and the rest.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+import numpy as np
 
 from compile.errors import UserInputError
 
@@ -33,3 +37,28 @@ def split_labeled_folder(data: Path, into: Path, first: int, names: tuple[str, s
             writer.writerow(["file", "label"])
             writer.writerows([row["file"], row["label"]] for row in part)
     return head, tail
+
+
+def split_npz(data: Path, into: Path, first: int, names: tuple[str, str] = ("calib", "eval")) -> tuple[Path, Path]:
+    """``into/<names[0]>.npz``: samples ``[0, first)`` of every array of ``data``; ``into/<names[1]>.npz``: the rest."""
+    from compile.data.arrays import load_npz
+
+    arrays = load_npz(data)
+    counts = {array.shape[0] if array.ndim else 0 for array in arrays.values()}
+    if len(counts) != 1:
+        raise UserInputError(f"{data}: its arrays hold different sample counts ({sorted(counts)}): cannot split them")
+    total = counts.pop()
+    if not 0 < first < total:
+        raise UserInputError(f"cannot take the first {first} of {total} samples of {data}")
+    into.mkdir(parents=True, exist_ok=True)
+    head, tail = into / f"{names[0]}.npz", into / f"{names[1]}.npz"
+    np.savez(head, **{name: array[:first] for name, array in arrays.items()})
+    np.savez(tail, **{name: array[first:] for name, array in arrays.items()})
+    return head, tail
+
+
+def split_data(data: Path, into: Path, first: int, names: tuple[str, str] = ("calib", "eval")) -> tuple[Path, Path]:
+    """:func:`split_npz` for an ``.npz`` file, else :func:`split_labeled_folder`."""
+    if data.suffix.lower() == ".npz":
+        return split_npz(data, into, first, names)
+    return split_labeled_folder(data, into, first, names)
