@@ -52,7 +52,7 @@ def profile_variant(work: Path, base: str, name: str, replacements: dict[str, st
 def build(model: str, profile: str, precision: str, out: Path, cache: Path, **settings: Any) -> Any:
     """Run the profile's passes up to the build; returns the runtime artifact."""
     from compile.artifacts import RuntimeArtifact, find_sidecar
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from compile.settings import RunSettings
 
     run = RunSettings(model=model, profile=profile, precision=precision, out=out, progress=False, cache_dir=cache, **settings)
@@ -76,7 +76,7 @@ def resnet50(work: Path, rounds: int, iterations: int) -> None:
     artifacts = {}
     for label, (profile, precision) in plan.items():
         print(f"  building {label} ...", flush=True)
-        artifacts[label] = build("resnet50", profile, precision, work / label.replace(" ", "-").strip("()"), cache)
+        artifacts[label] = build("resnet50", profile, precision, work / re.sub(r"[^\w]+", "-", label).strip("-"), cache)
     feed = {"input": np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)}
     runners = {label: make_runner(artifact) for label, artifact in artifacts.items()}
     for runner in runners.values():
@@ -111,7 +111,7 @@ def lite0(work: Path, data: Path) -> None:
     count = sum(1 for _ in (evaluation / "labels.csv").open()) - 1
     cache = work / ".stage-cache"
     print(f"\nEfficientNet-Lite0: calibrated on {CALIB_COUNT} images, validated on the other {count} against PyTorch FP32")
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from compile.settings import RunSettings
 
     bf16 = {'inference_precision = "f32"': 'inference_precision = "bf16"'}

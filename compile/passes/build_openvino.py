@@ -72,6 +72,7 @@ class BuildOpenVinoPass(Pass):
         config = builder.compile_config(o.device, o.performance_hint, o.inference_precision, o.threads)
         compiled, cold_s = builder.timed_compile(core, builder.read_ir(core, xml), o.device, config, xml.name)
         precisions = builder.runtime_precisions(compiled)
+        first_from_cache = builder.loaded_from_cache(compiled)  # the same IR built before: already cached
         del compiled
         again, cached_s = builder.timed_compile(core, builder.read_ir(core, xml), o.device, config, xml.name)
         from_cache = builder.loaded_from_cache(again)
@@ -99,12 +100,14 @@ class BuildOpenVinoPass(Pass):
         section = {"version": builder.release(version), "device": o.device, "device_name": sidecar["device_name"],
                    "performance_hint": o.performance_hint, "inference_precision": o.inference_precision,
                    "threads": config.get("INFERENCE_NUM_THREADS"), "compile_seconds": round(cold_s, 3),
-                   "compile_seconds_cached": round(cached_s, 3), "cache_hit_after_build": from_cache,
+                   "compile_was_cached": first_from_cache, "compile_seconds_cached": round(cached_s, 3),
+                   "cache_hit_after_build": from_cache,
                    "runtime_precisions": precisions}
         warnings = []
         if source.precision == "int8" and not any(p in INT8_PRECISIONS for counts in precisions.values() for p in counts):
             warnings.append("the graph is INT8 (Q/DQ) but OpenVINO runs none of its compute layers in INT8")
-        ctx.log(f"  OpenVINO {section['version']} on {o.device}: compiled in {cold_s:.2f}s ({cached_s:.2f}s from its cache); "
+        ctx.log(f"  OpenVINO {section['version']} on {o.device}: compiled in {cold_s:.2f}s{' (cached before)' if first_from_cache else ''}, "
+                f"{cached_s:.2f}s from its cache; "
                 f"compute layers by precision {precisions}")
         artifact = RuntimeArtifact(path=xml, backend="openvino", sidecar=sidecar_path, precision=source.precision)
         return PassResult(artifact, record={"sidecar": sidecar, **section}, report={"openvino": section}, warnings=warnings)
