@@ -83,7 +83,7 @@ class BuildOpenVinoPass(Pass):
             "openvino_version": version,
             "device": o.device,
             "device_name": str(core.get_property(o.device, "FULL_DEVICE_NAME")),
-            "isa": cpu_isa() if o.device.upper().startswith("CPU") else None,
+            "isa": cpu_isa() if builder.device_family(o.device) == "CPU" else None,
             "performance_hint": o.performance_hint,
             "inference_precision": o.inference_precision,
             "threads": o.threads,

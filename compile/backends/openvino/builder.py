@@ -61,6 +61,11 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def device_family(device: str) -> str:
+    """``"GPU.1"`` -> ``"GPU"``: the plugin a device name belongs to."""
+    return device.split(".", 1)[0].upper()
+
+
 def compile_config(device: str, performance_hint: str, inference_precision: str, threads: int | None) -> dict[str, Any]:
     """OpenVINO properties for ``compile_model``. ``threads=None`` on a CPU takes every usable CPU, as the
     ONNX Runtime backend does; ``inference_precision="device-default"`` leaves the plugin's choice (BF16 on
@@ -68,7 +73,7 @@ def compile_config(device: str, performance_hint: str, inference_precision: str,
     config: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint}
     if inference_precision != "device-default":
         config["INFERENCE_PRECISION_HINT"] = inference_precision
-    if device.upper().startswith("CPU"):
+    if device_family(device) == "CPU":
         config["INFERENCE_NUM_THREADS"] = threads or usable_cpus()
     return config
 
@@ -84,8 +89,7 @@ def make_core(cache_dir: Path | None) -> ov.Core:
 
 def check_device(core: ov.Core, device: str) -> None:
     available = list(core.available_devices)
-    base = device.split(".", 1)[0].upper()
-    if not any(d == device or d.split(".", 1)[0].upper() == base for d in available):
+    if not any(d == device or device_family(d) == device_family(device) for d in available):
         raise UserInputError(f"OpenVINO device '{device}' is not available here (OpenVINO sees: {', '.join(available) or 'none'})")
 
 

@@ -40,7 +40,7 @@ def local_target() -> Target:
 
 def check_compatible(sidecar: dict[str, Any], target: Target, name: str = "the model") -> None:
     """Raise :class:`OpenVinoCompatibilityError` naming every difference between the build and ``target``."""
-    from compile.backends.openvino.builder import release
+    from compile.backends.openvino.builder import device_family, release
 
     problems: list[str] = []
     built = sidecar.get("openvino_version")
@@ -49,8 +49,8 @@ def check_compatible(sidecar: dict[str, Any], target: Target, name: str = "the m
     elif built and release(built) != release(target.openvino_version):
         problems.append(f"OpenVINO version: built with {release(built)}, this machine has {release(target.openvino_version)}")
     device = sidecar.get("device")
-    if device and target.openvino_version is not None and not any(
-            d.split(".", 1)[0].upper() == device.split(".", 1)[0].upper() for d in target.devices):
+    if device and target.openvino_version is not None and not any(device_family(d) == device_family(device)
+                                                                  for d in target.devices):
         problems.append(f"device: built for {device}, OpenVINO sees {', '.join(target.devices) or 'no device'} here")
     isa = sidecar.get("isa")
     if isa and isa != target.isa:
