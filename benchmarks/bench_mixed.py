@@ -63,9 +63,8 @@ def main() -> None:
     parser.add_argument("--rounding", choices=("nearest", "gptq"), default=None, help="INT8 weight rounding (default: the profile's)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    from compile import api
     from compile.bench.machine import machine_info
-    from compile.mixed.best import run_best
-    from compile.settings import RunSettings
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
     os.environ["COMPILE_CACHE_DIR"] = str(scratch / "cache")  # calibration really runs once, and is timed
@@ -78,10 +77,11 @@ def main() -> None:
     weights = "per-tensor" if args.per_tensor else "per-channel"
     print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {args.gate}; "
           f"INT8 weights {weights}, rounding {args.rounding or 'profile default'}")
-    settings = RunSettings(model=args.model, profile=str(profile), precision="best", out=out, data=val, calib=calib,
+    settings = api.RunSettings(model=args.model, profile=str(profile), precision="best", out=out, data=val, calib=calib,
                            calib_size=CALIB_IMAGES, gates={"min_top1_agreement": args.gate}, progress=False)
     started = time.perf_counter()
-    result = run_best(settings, log=lambda line: print(line, flush=True) if line.startswith("[best]") else None)
+    result = api.run(settings, log=lambda line: print(line, flush=True) if line.startswith("[best]") else None)
+    assert isinstance(result, api.BestResult)
     total = time.perf_counter() - started
     print(f"\n{'candidate':9s} {'status':9s} {'p50 ms':>8s} {'top1 agr':>9s} {'cosine':>8s} {'top1 drop':>9s}  reason")
     for c in result.candidates:

@@ -34,7 +34,7 @@ CALIB_COUNT = 100
 
 
 def stage_artifact(settings: Any, until: str) -> Path:
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     result = Pipeline(settings, log=lambda line: None, until=until).run()
     artifacts = result.report["artifacts"]

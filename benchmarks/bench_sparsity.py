@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
 
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from compile.settings import RunSettings
     from compile.sparsity.verify import SparsityTable, markdown_table
 

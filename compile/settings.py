@@ -16,7 +16,7 @@ class RunSettings:
     #: Profile name or path.
     profile: str = "cpu"
     #: fp32 | fp16 | int8 | mixed (INT8 with the fewest layers in float that pass the gates); ``None`` takes the
-    #: profile's default. ``--precision best`` never reaches here: compile/mixed/best.py runs one pipeline per candidate.
+    #: profile's default. ``--precision best`` never reaches here: compile/drivers/best.py runs one pipeline per candidate.
     precision: str | None = None
     #: "dense" or "2:4".
     sparsity: str = "dense"
@@ -37,6 +37,11 @@ class RunSettings:
     recover_steps: int | None = None
     #: Gate overrides from ``--gate NAME=VALUE``.
     gates: dict[str, float] = field(default_factory=dict)
+    #: A stored ``report.json`` (or run directory) to hold this run against: two more gates, on the accuracy
+    #: lost (points) and the p50 latency gained (percent) since (see compile/validate/baseline.py).
+    baseline: Path | None = None
+    max_accuracy_regression: float | None = None
+    max_latency_regression_pct: float | None = None
     #: ``--bench-budget``: adaptive benchmarking within this many seconds (``None``: the profile's method).
     bench_budget: float | None = None
     #: Redo every stage even when its cache is valid.

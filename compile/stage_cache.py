@@ -13,7 +13,7 @@ hard-linked into the run directory when the file system allows it (passes always
 rename, never write into them), else copied; their hash is checked against the record before use.
 Only stages that produce an artifact are shared; measuring stages always run in each run.
 
-The key (``compile.pipeline.stage_key``) covers the tool's version and the stage record's format;
+The key (``compile.drivers.pipeline.stage_key``) covers the tool's version and the stage record's format;
 entries sit in a folder named after this cache's own layout (``ENTRY_FORMAT``), so a cache filled by
 code that laid entries out differently is never read.
 """

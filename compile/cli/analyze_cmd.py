@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from compile import api
+
 
 @click.command("analyze")
 @click.argument("model", type=click.Path(path_type=Path))
@@ -24,14 +26,11 @@ import click
 def analyze_command(model: Path, as_json: bool, batch: int, data: Path | None, activations: bool, samples: int,
                     profile_run: bool, iterations: int, threads: int | None, top: int | None, show_all: bool) -> None:
     """Per-layer MACs, FLOPs, params, bytes moved and arithmetic intensity of MODEL (an ONNX file or a run directory)."""
-    from compile.analyze.api import AnalyzeRequest, analyze
-    from compile.analyze.table import render_text
-
-    request = AnalyzeRequest(model=model, batch=batch, data=data, samples=samples, activations=activations,
+    request = api.AnalyzeRequest(model=model, batch=batch, data=data, samples=samples, activations=activations,
                              profile_run=profile_run, iterations=iterations, threads=threads)
-    result = analyze(request, log=lambda line: click.echo(line, err=True))
+    result = api.analyze(request, log=lambda line: click.echo(line, err=True))
     if as_json:
         payload: dict[str, Any] = result.to_dict()
         click.echo(json.dumps(payload, indent=2, default=str))
     else:
-        click.echo(render_text(result, top=top, skip_views=not show_all), nl=False)
+        click.echo(api.render_analysis(result, top=top, skip_views=not show_all), nl=False)

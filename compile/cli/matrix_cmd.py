@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from compile import api
+
 
 @click.command("matrix")
 @click.option("--models", "-m", multiple=True, required=True, help="Models, comma separated (any MODEL `compile run` takes).")
@@ -21,7 +23,7 @@ import click
 @click.option("--transfer", type=click.Choice(["auto", "shared", "return"]), default="auto", show_default=True,
               help="Where workers write: OUT when they see it (shared file system), else their files come back to the driver.")
 @click.option("--cpus-per-job", type=click.IntRange(min=1), default=1, show_default=True, help="CPUs each job asks Ray for.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder for validation (every job).")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Validation data for every job: image folder, .npz, folder of .npz files, or loader package.module:function.")
 @click.option("--gate", "gates", multiple=True, metavar="NAME=VALUE", help="Override a gate for every job.")
 @click.option("--no-share", is_flag=True, help="Do not share stages between jobs (every job computes everything).")
 @click.option("--force", is_flag=True, help="Forget OUT's stage records and shared cache first: every stage runs again.")
@@ -32,33 +34,24 @@ def matrix_command(**options: Any) -> None:
 
     Exit code 0 when every job passed, 1 when a job failed a gate or did not finish, 2 for bad usage.
     """
-    from typing import get_args
-
-    from compile.matrix.plan import DEFAULT_MATRIX_DIR, MatrixSettings, make_plan, parse_list
-    from compile.passes.registry import known_metrics
-    from compile.profiles import Precision
-    from compile.validate.gates import parse_gate_overrides
-
-    known = get_args(Precision)
-    precisions = parse_list(options["precisions"])
-    bad = [p for p in precisions if p not in known]
+    precisions = api.parse_list(options["precisions"])
+    bad = [p for p in precisions if p not in api.PRECISIONS or p == "best"]
     if bad:
+        known = [p for p in api.PRECISIONS if p != "best"]
         raise click.BadParameter(f"unknown precision '{bad[0]}' (choose from {', '.join(known)})", param_hint="--precision")
-    settings = MatrixSettings(
-        models=parse_list(options["models"]), profiles=parse_list(options["profiles"]),
-        precisions=precisions or (None,), out=options["out"] or DEFAULT_MATRIX_DIR, jobs=options["jobs"],
+    settings = api.MatrixSettings(
+        models=api.parse_list(options["models"]), profiles=api.parse_list(options["profiles"]),
+        precisions=precisions or (None,), out=options["out"] or api.DEFAULT_MATRIX_DIR, jobs=options["jobs"],
         executor=options["executor"], address=options["address"], transfer=options["transfer"],
-        cpus_per_job=options["cpus_per_job"], data=options["data"], gates=parse_gate_overrides(options["gates"], known_metrics()),
+        cpus_per_job=options["cpus_per_job"], data=options["data"], gates=api.parse_gates(options["gates"]),
         force=options["force"], share=not options["no_share"],
     )
-    plan = make_plan(settings)
+    plan = api.plan_matrix(settings)
     if options["dry_run"]:
         click.echo(plan.describe())
         return
-    from compile.matrix.runner import run_matrix
-
     log = (lambda line: None) if options["quiet"] else (lambda line: click.echo(line, err=True))
-    result = run_matrix(plan, log=log)
+    result = api.run_matrix(plan, log=log)
     counts = result.report["counts"]
     runs = result.report["stage_runs"]
     log(f"stage runs: {runs['executed']} executed, {runs['needed']} needed, {runs['saved_by_sharing']} from the shared cache")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from compile.settings import RunSettings
+from compile import api
 
 F = Callable[..., Any]
 
@@ -17,27 +16,25 @@ F = Callable[..., Any]
 def _set_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     # An environment switch, so worker processes (matrix, subprocess builds) see it too.
     if value:
-        from compile.models.registry import OFFLINE_ENV
-
-        os.environ[OFFLINE_ENV] = "1"
+        api.set_offline()
 
 
 def run_options(func: F) -> F:
     decorators = [
         click.argument("model"),
         click.option("--profile", "-p", default=None, help="Profile name from profiles/ or a profile file (default: local GPU's, else cpu)."),
-        click.option("--precision", type=click.Choice(["fp32", "fp16", "int8", "mixed", "best"]), default=None,
+        click.option("--precision", type=click.Choice(api.PRECISIONS), default=None,
                      help="Default: the profile's. mixed: INT8 with the fewest layers in float that pass the gates; "
                           "best: compile every candidate and keep the fastest that passes."),
         click.option("--sparsity", type=click.Choice(["dense", "2:4"]), default="dense", show_default=True),
         click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run directory (default: runs/MODEL-PROFILE-PRECISION)."),
-        click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder for validation (labels.csv or class subfolders)."),
+        click.option("--data", type=click.Path(path_type=Path), default=None, help="Validation data: an image folder (labels.csv or class subfolders), an .npz (one array per input), a folder of .npz files, or a loader package.module:function."),
         click.option("--samples", type=click.IntRange(min=1), default=None,
                      help="Inputs to validate on (default: all of --data; without --data, the profile's count of the embedded sample)."),
         click.option("--weights", type=click.Path(path_type=Path), default=None, help="State dict loaded with weights_only=True."),
         click.option("--offline", is_flag=True, expose_value=False, callback=_set_offline,
                      help="Never download pretrained torchvision weights (same as COMPILE_OFFLINE=1)."),
-        click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration image folder (INT8)."),
+        click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration data (INT8): an image folder, an .npz (one array per input), a folder of .npz files, or a loader package.module:function."),
         click.option("--calib-size", type=click.IntRange(min=1), default=None),
         click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None),
         click.option("--calib-percentile", type=click.FloatRange(50, 100), default=None),
@@ -57,14 +54,10 @@ def run_options(func: F) -> F:
     return func
 
 
-def settings_from_options(options: dict[str, Any]) -> RunSettings:
-    from compile.backends.detect import default_profile_name
-    from compile.passes.registry import known_metrics
-    from compile.validate.gates import parse_gate_overrides
-
-    return RunSettings(
+def settings_from_options(options: dict[str, Any]) -> api.RunSettings:
+    return api.RunSettings(
         model=options["model"],
-        profile=options["profile"] or default_profile_name(),
+        profile=options["profile"] or api.default_profile_name(),
         precision=options["precision"],
         sparsity=options["sparsity"],
         out=options["out"],
@@ -76,8 +69,11 @@ def settings_from_options(options: dict[str, Any]) -> RunSettings:
         calib_method=options["calib_method"],
         calib_percentile=options["calib_percentile"],
         recover_steps=options["recover_steps"],
-        gates=parse_gate_overrides(options["gates"], known_metrics()),
+        gates=api.parse_gates(options["gates"]),
         bench_budget=options.get("bench_budget"),
+        baseline=options.get("baseline"),
+        max_accuracy_regression=options.get("max_accuracy_regression"),
+        max_latency_regression_pct=options.get("max_latency_regression_pct"),
         force=options["force"],
         progress=not options["quiet"],
     )

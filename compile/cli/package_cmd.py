@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from compile import api
+
 
 @click.command("package")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["triton", "tar", "openvino"]), default="triton", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(api.PACKAGE_FORMATS), default="triton", show_default=True,
               help="triton: a Triton model repository (model.plan or model.onnx, config.pbtxt, manifest); "
                    "tar: one .tar.gz with the artifact, its sidecar, the report and a manifest; "
                    "openvino: an OpenVINO run's IR (model.xml, model.bin), its sidecar and a manifest.")
@@ -21,8 +23,6 @@ import click
                    "manifest) instead of the portable graph the server optimises at load.")
 def package_command(run_dir: Path, fmt: str, out: Path | None, name: str | None, machine_specific: bool) -> None:
     """Bundle the run in RUN_DIR for deployment (a Triton model repository, or a tarball)."""
-    from compile.package import package_run
-
-    written = package_run(run_dir, fmt, out, name, machine_specific=machine_specific,
+    written = api.package(run_dir, fmt, out, name, machine_specific=machine_specific,
                           log=lambda line: click.echo(line, err=True))
     click.echo(str(written))

@@ -6,11 +6,10 @@ from typing import Any
 
 import click
 
+from compile import api
 from compile.cli.options import run_options
 from compile.cli.run_cmd import execute
-
-#: The stage each precision stops after.
-STAGE_FOR_PRECISION = {"int8": "quantize-int8", "fp16": "cast-fp16"}
+from compile.errors import UserInputError
 
 
 @click.command("quantize")
@@ -18,13 +17,11 @@ STAGE_FOR_PRECISION = {"int8": "quantize-int8", "fp16": "cast-fp16"}
 def quantize_command(**options: Any) -> None:
     """Quantize MODEL: export, simplify, calibrate (--calib DIR, --calib-size N, --calib-method M) and insert
     INT8 Q/DQ in the profile's convention, stopping before the build. --precision fp16 casts to FP16 instead."""
-    from compile.errors import UserInputError
-
     precision = options["precision"] or "int8"
-    if precision not in STAGE_FOR_PRECISION:
+    if precision not in api.STAGE_FOR_PRECISION:
         raise UserInputError(f"compile quantize makes an INT8 or FP16 model, not {precision}; use compile build for {precision}")
     options["precision"] = precision
-    execute(options, until=STAGE_FOR_PRECISION[precision])
+    execute(options, until=api.STAGE_FOR_PRECISION[precision])
 
 
 for _param in quantize_command.params:

@@ -9,60 +9,44 @@ from typing import Any
 
 import click
 
+from compile import api
 from compile.cli.options import run_options, settings_from_options
 
 
-def write_ci_outputs(report: dict[str, Any], junit: Path | None, summary: Path | None) -> None:
-    """The JUnit XML and Markdown summary a CI job asked for (``--junit``, ``--summary``)."""
-    from compile.report.schema import Report
-
-    typed = Report.model_validate(report)
-    if junit is not None:
-        from compile.report.junit import write_junit
-
-        write_junit(junit, typed)
-    if summary is not None:
-        from compile.report.summary import write_summary
-
-        write_summary(summary, typed)
-
-
-def finish(report: dict[str, Any], where: Path | str, options: dict[str, Any], log: Callable[[str], None]) -> None:
+def finish(report: api.Report, where: Path | str, options: dict[str, Any], log: Callable[[str], None]) -> None:
     """Print the gates and the verdict, write the CI files, and exit 1 when a gate failed."""
-    from compile.validate.gates import GateResult
-
-    for gate in map(GateResult.model_validate, report.get("gates", [])):
+    for gate in report.gates:
         if gate.skipped:
             log(f"{gate.name}: skipped ({gate.reason})")
         else:
             log(f"{gate.name}: {'pass' if gate.passed else 'FAIL'} ({gate.message()})")
-    for warning in report.get("warnings", []) if report.get("kind") == "validate" else []:
+    for warning in report.warnings if report.kind == "validate" else []:
         log(f"warning: {warning}")
-    write_ci_outputs(report, options.get("junit"), options.get("summary"))
-    skipped = [gate["name"] for gate in report.get("gates", []) if gate.get("skipped")]
+    api.write_ci_files(report, options.get("junit"), options.get("summary"))
+    skipped = [gate.name for gate in report.skipped_gates()]
     note = f" ({len(skipped)} gate{'s' if len(skipped) > 1 else ''} skipped, not measured: {', '.join(skipped)})" if skipped else ""
-    click.echo(f"{'PASSED' if report['passed'] else 'FAILED'}{note}: {where}")
-    if not report["passed"]:
+    click.echo(f"{'PASSED' if report.passed else 'FAILED'}{note}: {where}")
+    if not report.passed:
         sys.exit(1)
 
 
-def execute(options: dict[str, Any], until: str | None = None,
-            after: Callable[[Any], dict[str, Any]] | None = None) -> None:
-    """Run the pipeline (up to ``until``); ``after`` may amend the report (a baseline comparison)."""
-    from compile.pipeline import Pipeline
-
+def execute(options: dict[str, Any], until: str | None = None, profile: api.Profile | None = None) -> None:
+    """Run the passes (up to ``until``), or every candidate for ``--precision best``, then finish. ``profile``:
+    the run's profile when the command has loaded it already."""
     settings = settings_from_options(options)
     log = (lambda line: click.echo(line, err=True)) if settings.progress else (lambda line: None)
-    if settings.precision == "best":
-        from compile.mixed.best import run_best_command
+    result = api.run(settings, until=until, profile=profile, log=log)
+    if isinstance(result, api.BestResult):
+        _log_candidates(result, log)
+    finish(api.Report.model_validate(result.report), result.run_dir / "report.json", options, log)
 
-        report, where = run_best_command(settings, until, after, log)
-        finish(report, where, options, log)
-        return
-    pipeline = Pipeline(settings, log=log, until=until)
-    result = pipeline.run()
-    report = after(result) if after is not None else result.report
-    finish(report, result.run_dir / "report.json", options, log)
+
+def _log_candidates(result: api.BestResult, log: Callable[[str], None]) -> None:
+    for c in result.candidates:
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in c.accuracy.items() if k in ("top1_agreement", "cosine_similarity"))
+        latency = f"{c.latency_ms:.3f} ms" if c.latency_ms is not None else "-"
+        log(f"  {c.precision:6s} {c.status:8s} {latency:>11s}  {figures}  {c.reason}")
+    log("no candidate passes the gates" if result.chosen is None else f"chosen: {result.chosen.precision}")
 
 
 @click.command("run")

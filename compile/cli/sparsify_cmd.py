@@ -6,11 +6,9 @@ from typing import Any
 
 import click
 
+from compile import api
 from compile.cli.options import run_options
 from compile.cli.run_cmd import execute
-
-#: The last sparsity stage a profile may have, in the order they are tried.
-TARGET_STAGES = ("verify-sparsity", "sparsify-onnx", "sparsify")
 
 
 @click.command("sparsify")
@@ -18,17 +16,10 @@ TARGET_STAGES = ("verify-sparsity", "sparsify-onnx", "sparsify")
 def sparsify_command(**options: Any) -> None:
     """Prune MODEL to 2:4 (the profile's rules), recover it by distillation from the dense model, and verify the
     graph up to the build (after INT8 Q/DQ when --precision int8). Implies --sparsity 2:4."""
-    from compile.backends.detect import default_profile_name
-    from compile.profiles import load_profile
-
     if options["sparsity"] == "dense":
         options["sparsity"] = "2:4"
-    profile = options["profile"] or default_profile_name()
-    names = load_profile(profile).pass_names()
-    # A profile without sparsity passes gets the pipeline's own message (after its check that the
-    # profile allows 2:4 at all).
-    until = next((stage for stage in TARGET_STAGES if stage in names), TARGET_STAGES[0])
-    execute(options, until=until)
+    profile = api.load_profile(options["profile"] or api.default_profile_name())
+    execute(options, until=api.sparsity_stage(profile), profile=profile)
 
 
 for _param in sparsify_command.params:

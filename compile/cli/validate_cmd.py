@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from compile import api
+from compile.cli.run_cmd import execute, finish
 from compile.errors import UserInputError
 
 #: run options the pipeline form needs that this command does not offer.
@@ -28,7 +30,7 @@ _PIPELINE_DEFAULTS = {"sparsity": "dense", "weights": None, "calib": None, "cali
 @click.argument("model", required=False)
 @click.option("--candidate", "-c", default=None, help="ONNX file, built artifact (model.ort.onnx, engine), or run directory.")
 @click.option("--reference", "-r", default=None, help="PyTorch model (as for `compile run`) or ONNX file; default: the run's FP32 ONNX.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder (labels.csv or class subfolders give labeled accuracy).")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Image folder (labels.csv or class subfolders give labeled accuracy), .npz (one array per input, optional labels), folder of .npz files, or loader package.module:function.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="State dict for the reference, loaded with weights_only=True.")
 @click.option("--profile", "-p", default=None, help="Profile whose gates (and benchmark settings) apply (default: local GPU's, else cpu).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None, help="MODEL form: the variant to build.")
@@ -55,10 +57,7 @@ def validate_command(**options: Any) -> None:
     compile validate --candidate runs/resnet18-cpu-int8 --baseline main/report.json --junit gates.xml
     compile validate resnet18 --profile cpu --precision int8
     """
-    from compile.passes.registry import known_metrics
-    from compile.validate.gates import parse_gate_overrides
-
-    gates = parse_gate_overrides(options["gates"], known_metrics())
+    gates = api.parse_gates(options["gates"])
     standalone = options["candidate"] is not None or options["reference"] is not None
     if standalone and options["model"]:
         raise UserInputError("give either MODEL (run the pipeline up to validate) or --candidate/--reference, not both")
@@ -67,65 +66,19 @@ def validate_command(**options: Any) -> None:
     if standalone:
         _standalone(options, gates)
     else:
-        _pipeline(options)
-
-
-def _log(options: dict[str, Any]) -> Any:
-    return (lambda line: click.echo(line, err=True)) if not options["quiet"] else (lambda line: None)
+        # With --baseline every pass runs, so latency is measured too; the run is judged against it.
+        execute({**_PIPELINE_DEFAULTS, **options}, until=None if options["baseline"] is not None else "validate")
 
 
 def _standalone(options: dict[str, Any], gates: dict[str, float]) -> None:
-    from compile.backends.detect import default_profile_name
-    from compile.cli.run_cmd import finish
-    from compile.passes.registry import check_profile
-    from compile.profiles import load_profile
-    from compile.settings import validation_samples
-    from compile.validate.standalone import StandaloneRequest, validate_standalone
-
     if options["candidate"] is None:
         raise UserInputError("--reference needs --candidate (the model to check against it)")
-    profile = check_profile(load_profile(options["profile"] or default_profile_name()))
-    request = StandaloneRequest(
+    request = api.StandaloneRequest(
         candidate=options["candidate"], reference=options["reference"], data=options["data"], weights=options["weights"],
-        samples=validation_samples(options["samples"], options["data"], profile.validation.samples),
-        seed=options["seed"] if options["seed"] is not None else profile.validation.seed,
-        confidence=options["confidence"], gates=gates, benchmark=options["benchmark"], baseline=options["baseline"],
-        max_accuracy_regression=options["max_accuracy_regression"],
+        samples=options["samples"], seed=options["seed"], confidence=options["confidence"], gates=gates,
+        benchmark=options["benchmark"], baseline=options["baseline"], max_accuracy_regression=options["max_accuracy_regression"],
         max_latency_regression_pct=options["max_latency_regression_pct"], out=options["out"])
-    log = _log(options)
-    report = validate_standalone(request, profile, log)
+    log = (lambda line: click.echo(line, err=True)) if not options["quiet"] else (lambda line: None)
+    report = api.validate(request, options["profile"], log)
     where = options["out"] / "report.json" if options["out"] else options["candidate"]
     finish(report, where, options, log)
-
-
-def _pipeline(options: dict[str, Any]) -> None:
-    from compile.cli.run_cmd import execute
-
-    baseline: Path | None = options["baseline"]
-    run_options = {**_PIPELINE_DEFAULTS, **options, "gates": options["gates"]}
-    if baseline is None:
-        execute(run_options, until="validate")
-        return
-
-    def compare_with_baseline(result: Any) -> dict[str, Any]:
-        from compile.passes.registry import known_metrics
-        from compile.report.build import write_report
-        from compile.report.schema import Report
-        from compile.validate.baseline import load_report, regression_metrics, regression_thresholds
-        from compile.validate.gates import evaluate_gates, parse_gate_overrides
-
-        report: dict[str, Any] = result.report
-        stored = load_report(baseline)
-        regression, section = regression_metrics(report["metrics"], stored["metrics"])
-        report["metrics"].update(regression)
-        report["baseline"] = {"path": str(baseline), **section}
-        profile_gates = {g["name"]: g["threshold"] for g in report["gates"]}
-        thresholds = regression_thresholds(profile_gates, options["max_accuracy_regression"], options["max_latency_regression_pct"])
-        thresholds.update({k: v for k, v in parse_gate_overrides(options["gates"], known_metrics()).items() if k in thresholds})
-        report["gates"] = [g for g in report["gates"] if g["name"] not in thresholds]
-        report["gates"] += [g.to_dict() for g in evaluate_gates(thresholds, report["metrics"])]
-        report["passed"] = all(g["passed"] for g in report["gates"])
-        write_report(result.run_dir, Report.model_validate(report))
-        return report
-
-    execute(run_options, until=None, after=compare_with_baseline)

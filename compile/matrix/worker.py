@@ -115,7 +115,7 @@ def run_dir_files(run_dir: Path) -> dict[str, bytes]:
 
 def execute_job(spec: JobSpec) -> JobResult:
     """Run one job (or a shared prefix) and describe the outcome; never raises."""
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from compile.settings import RunSettings
 
     started = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from compile.errors import ProfileError, UserInputError
 
 if TYPE_CHECKING:
-    from compile.profiles import Shapes
+    from compile.profiles import InputShape
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -162,16 +162,16 @@ class ModelInfo:
         )
 
 
-def resolve_dynamic_sizes(info: ModelInfo, shapes: Shapes) -> tuple[ModelInfo, dict[str, str]]:
+def resolve_dynamic_sizes(info: ModelInfo, input_shapes: Mapping[str, InputShape]) -> tuple[ModelInfo, dict[str, str]]:
     """``info`` with a size for every dynamic non-batch axis, and "axis: size (source)" per axis name.
 
-    The profile's ``[shapes.inputs.NAME]`` opt shape wins over the sizes the model carries (declared by its
+    ``input_shapes``: the profile's ``[shapes.inputs]``. The profile's ``[shapes.inputs.NAME]`` opt shape wins over the sizes the model carries (declared by its
     factory, or recorded in an exported graph). Raises ProfileError for a profile shape of the wrong rank,
     UserInputError when an axis has no size, or when inputs sharing an axis name get different sizes."""
     chosen: dict[str, tuple[int, str]] = {}
     specs = []
     for spec in info.inputs:
-        explicit = shapes.inputs.get(spec.name)
+        explicit = input_shapes.get(spec.name)
         if explicit is not None and len(explicit.opt) != len(spec.shape):
             raise ProfileError(f"shapes.inputs.{spec.name}: rank {len(explicit.opt)} but the model's input has rank "
                                f"{len(spec.shape)} ({list(spec.shape)})")

@@ -103,11 +103,6 @@ class Pass:
         """The metric names this pass can measure (``metrics``; a pass whose names depend on code may compute them)."""
         return cls.metrics
 
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        """The options this run uses: the profile entry's, merged with profile sections and CLI flags."""
-        return dict(entry_options)
-
     def applies(self, settings: RunSettings) -> str | None:
         """``None`` if the pass runs for these settings, else the reason it is skipped."""
         return None

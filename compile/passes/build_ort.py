@@ -14,8 +14,6 @@ from typing import Any, Literal
 from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact, sidecar_name
 from compile.fsutil import write_json_atomic
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
-from compile.profiles import Profile
-from compile.settings import RunSettings
 
 OUTPUT_FILE = "model.ort.onnx"
 SIDECAR_FILE = sidecar_name(OUTPUT_FILE)
@@ -36,10 +34,6 @@ class BuildOrtPass(Pass):
     produces = RUNTIME
     Options = BuildOrtOptions
     options: BuildOrtOptions
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        return {"optimization": profile.build.graph_optimization_level, **entry_options}
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         # Level "all" lays tensors out for this CPU's vector width (NCHWc blocks, NHWC INT8 kernels):

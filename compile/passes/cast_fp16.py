@@ -18,7 +18,6 @@ from pydantic import Field
 from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import CalibratedPass, CalibrationOptions
-from compile.profiles import Profile
 from compile.settings import RunSettings
 
 OUTPUT_FILE = "model.fp16.onnx"
@@ -47,13 +46,6 @@ class CastFp16Pass(CalibratedPass):
     Options = CastFp16Options
     options: CastFp16Options
     metrics = ("calibration_images",)
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        resolved: dict[str, Any] = {"size": profile.calibration.size, "batch_size": profile.calibration.batch_size, **entry_options}
-        if settings.calib_size is not None:
-            resolved["size"] = settings.calib_size
-        return resolved
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "fp16" else f"precision is {settings.precision}, not fp16"

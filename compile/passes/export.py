@@ -27,9 +27,12 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import Field
+
 from compile.artifacts import ONNX, TORCH, Artifact, OnnxModel, TorchModel
 from compile.errors import CompileError, PassError, UserInputError
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+from compile.profiles import InputShape
 
 if TYPE_CHECKING:
     import onnx
@@ -49,6 +52,8 @@ class ExportOptions(PassOptions):
     dynamic_batch: bool = True
     #: Maximum error allowed, relative to max(1, max |output|).
     parity_tolerance: float = 1e-3
+    #: The profile's ``[shapes.inputs]``: opt sizes the dynamic axes, recorded in the graph.
+    input_shapes: dict[str, InputShape] = Field(default_factory=dict)
 
 
 class ExportPass(Pass):
@@ -61,17 +66,13 @@ class ExportPass(Pass):
     Options = ExportOptions
     options: ExportOptions
 
-    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        # The profile's per-input shapes give the sizes of dynamic axes, recorded in the graph.
-        return {"shapes_inputs": {name: shape.model_dump() for name, shape in ctx.profile.shapes.inputs.items()}}
-
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from compile.models.registry import load_torch_model
         from compile.models.spec import resolve_dynamic_sizes
 
         source = self.input(inputs, TORCH, TorchModel)
         loaded = load_torch_model(source, ctx.settings.weights)
-        info, size_sources = resolve_dynamic_sizes(loaded.info, ctx.profile.shapes)
+        info, size_sources = resolve_dynamic_sizes(loaded.info, self.options.input_shapes)
         examples = _examples(loaded, info)
         info = _replace(info, output_names=tuple(_output_names(loaded, info, examples)))
         out = ctx.output_path(OUTPUT_FILE)

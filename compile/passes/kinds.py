@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
 from compile.artifacts import ONNX
+from compile.calibration.source import CalibrationSource
 from compile.passes.base import Pass, PassContext, PassOptions
-from compile.sparsity.options import DENSE_SKIP, RulesOptions, rules_from_profile
+from compile.settings import RunSettings
+from compile.sparsity.eligibility import SparsityRules
 
-if TYPE_CHECKING:
-    from compile.calibration.source import CalibrationSource
-    from compile.profiles import Profile
-    from compile.settings import RunSettings
+#: Why a 2:4 pass does not run.
+DENSE_SKIP = "dense run (--sparsity 2:4 prunes)"
 
 
 class CalibrationOptions(PassOptions):
@@ -31,9 +31,22 @@ class CalibratedPass(Pass):
         return {"calibration": self.calibration(ctx).identity()}
 
     def calibration(self, ctx: PassContext) -> CalibrationSource:
-        from compile.calibration.source import calibration_source
+        """This run's calibration inputs: ``--calib`` (or the embedded sample), or generated inputs for a
+        model that takes no images."""
+        return CalibrationSource(ctx.model_info(), ctx.settings.calib, self.options.size, self.options.batch_size)
 
-        return calibration_source(ctx, self.options.size, self.options.batch_size)
+
+class RulesOptions(PassOptions):
+    """The 2:4 eligibility rules (the profile's ``[sparsity]`` section), shared by the three sparsity passes."""
+
+    min_channels: int = Field(default=256, ge=4)
+    exclude: list[str] = Field(default_factory=list)
+    min_kernel: int = Field(default=1, ge=1)
+    skip_first_conv: bool = True
+
+    def rules(self) -> SparsityRules:
+        return SparsityRules(min_channels=self.min_channels, exclude=tuple(self.exclude), min_kernel=self.min_kernel,
+                             skip_first_conv=self.skip_first_conv)
 
 
 class SparsityRulesPass(Pass):
@@ -43,10 +56,6 @@ class SparsityRulesPass(Pass):
     produces = ONNX
     Options = RulesOptions
     options: RulesOptions
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        return {**rules_from_profile(profile), **entry_options}
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.sparsity == "2:4" else DENSE_SKIP

@@ -33,7 +33,6 @@ from pydantic import Field
 from compile.artifacts import ONNX, REFERENCE_KIND, Artifact, OnnxModel
 from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.quantize_int8 import QuantizeInt8Options, QuantizeInt8Pass
-from compile.profiles import Profile
 from compile.settings import RunSettings
 
 OUTPUT_FILE = "model.mixed.onnx"
@@ -66,6 +65,8 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     #: ONNX Runtime optimisation level candidates are measured at (default: the profile's build level, so the
     #: search sees the kernels, and the rounding, that the validated artifact will run).
     optimization: Literal["basic", "extended", "all"] = "extended"
+    #: Keep ONNX Runtime's CPU kernels from re-quantizing the layers left in float (:mod:`compile.mixed.keep_float`).
+    guard_float_layers: bool = False
 
 
 class MixedPrecisionPass(Pass):
@@ -80,16 +81,6 @@ class MixedPrecisionPass(Pass):
     options: MixedPrecisionOptions
     metrics = ("float_layers", "search_evaluations", "search_seconds", "search_top1_agreement")
     version = "6"
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        resolved = QuantizeInt8Pass.resolve_options({}, profile, settings)
-        resolved.update({"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed,
-                         "gates": {**profile.gates, **settings.gates}})
-        if profile.backend == "onnxruntime":
-            resolved["optimization"] = profile.build.graph_optimization_level
-        resolved.update(entry_options)
-        return resolved
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "mixed" else f"precision is {settings.precision}, not mixed"
@@ -152,7 +143,7 @@ class MixedPrecisionPass(Pass):
         scratch.mkdir(parents=True, exist_ok=True)
         rounder = base.weight_rounder(source.path, ctx)
         evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, gates,
-                               guard=ctx.profile.backend == "onnxruntime", rounder=rounder)
+                               guard=o.guard_float_layers, rounder=rounder)
 
         if rounder is not None:
             ctx.log(f"  weight rounding: {describe_rounding(rounder.record())}")

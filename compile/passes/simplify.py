@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.models.spec import ModelInfo, resolve_dynamic_sizes
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
+from compile.profiles import InputShape
 
 OUTPUT_FILE = "model.simplified.onnx"
 CHECK_BATCH = 2
@@ -16,6 +18,8 @@ CHECK_BATCH = 2
 class SimplifyOptions(PassOptions):
     #: Maximum output change allowed, relative to max(1, max |output|).
     tolerance: float = 1e-4
+    #: The profile's ``[shapes.inputs]``: min/opt/max per input name; opt sizes the dynamic axes of an ONNX source.
+    input_shapes: dict[str, InputShape] = Field(default_factory=dict)
 
 
 class SimplifyPass(Pass):
@@ -25,9 +29,6 @@ class SimplifyPass(Pass):
     produces = ONNX
     Options = SimplifyOptions
     options: SimplifyOptions
-
-    def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        return {"shapes_inputs": {name: shape.model_dump() for name, shape in ctx.profile.shapes.inputs.items()}}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         import onnxslim
@@ -45,7 +46,7 @@ class SimplifyPass(Pass):
         source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         # Sizes of dynamic non-batch axes (profile [shapes.inputs], else recorded): an ONNX source's start here.
-        info, sizes = resolve_dynamic_sizes(model_info_from_onnx(model, source.path.stem), ctx.profile.shapes)
+        info, sizes = resolve_dynamic_sizes(model_info_from_onnx(model, source.path.stem), self.options.input_shapes)
         before = count_nodes(model)
         try:
             slim = onnxslim.slim(model)

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from compile.artifacts import TORCH, Artifact, TorchModel
 from compile.passes.base import Pass, PassContext, PassResult
-from compile.sparsity.options import DENSE_SKIP, RulesOptions, rules_from_profile
+from compile.passes.kinds import DENSE_SKIP, RulesOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from compile.models.registry import LoadedModel
     from compile.models.spec import ModelInfo
-    from compile.profiles import Profile
     from compile.settings import RunSettings
 
 OUTPUT_FILE = "model.sparse.pt"
@@ -64,20 +63,6 @@ class SparsifyPass(Pass):
     Options = SparsifyOptions
     options: SparsifyOptions
     metrics = ("sparsity_*",)
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        section = profile.sparsity
-        options: dict[str, Any] = {
-            **rules_from_profile(profile), "recover_steps": section.recover_steps,
-            "recover_batch_size": section.recover_batch_size, "recover_lr": section.recover_lr,
-            "target_mac_share": getattr(section, "target_mac_share", None),
-            "recover_images": settings.calib_size or profile.calibration.size, "eval_samples": profile.validation.samples,
-            **entry_options,
-        }
-        if settings.recover_steps is not None:
-            options["recover_steps"] = settings.recover_steps
-        return options
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.sparsity == "2:4" else DENSE_SKIP

@@ -11,8 +11,6 @@ from pydantic import Field
 from compile.artifacts import REFERENCE_KIND, RUNTIME, Artifact, RuntimeArtifact
 from compile.errors import UserInputError
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
-from compile.profiles import Profile
-from compile.settings import RunSettings
 from compile.validate.compare import compare_outputs, non_finite_warning
 
 __all__ = ["ValidatePass", "ValidateOptions", "class_count", "compare_outputs", "fitting_labels"]
@@ -45,11 +43,6 @@ class ValidatePass(Pass):
         reference = {name: rng.normal(size=(4, 3)).astype(np.float32) for name in ("a", "b")}
         _, metrics = compare_outputs(reference, reference, [0, 1, 2, 0], resamples=10)
         return tuple(sorted({f"{key.partition('.')[0]}.*" if "." in key else key for key in metrics}))
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        return {"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed,
-                **entry_options}
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         from compile.data.eval_set import data_identity

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from compile.errors import UserInputError
+from compile.fsutil import ensure_writable_dir, write_json_atomic, write_text_atomic
 from compile.report.svg import Point
 
 
@@ -83,7 +84,7 @@ def count_flops(variant: Variant) -> int | None:
         return None
 
 
-def remeasure(variants: list[Variant], rounds: int, iterations: int, log: Callable[[str], None]) -> None:
+def remeasure_variants(variants: list[Variant], rounds: int, iterations: int, log: Callable[[str], None]) -> None:
     """Time every variant's artifact again at batch 1, alternating blocks in one process."""
     import contextlib
     import functools
@@ -184,3 +185,26 @@ def render_html(variants: list[Variant], remeasured: bool) -> str:
     pts, label = points(variants)
     return render_compare_html("compile compare", HEADERS, [[str(c).replace("**", "") for c in row] for row in table_rows(variants)],
                                pts, label)
+
+
+def compare_runs(run_dirs: list[Path], out: Path | None = None, remeasure: bool = False, rounds: int = 5,
+                 iterations: int = 20, log: Callable[[str], None] = lambda line: None) -> str:
+    """The comparison of ``run_dirs`` as Markdown; with ``out``, also ``compare.md``, ``compare.html`` (table and
+    latency-vs-accuracy plot) and ``compare.json`` there. ``remeasure`` times every variant again in alternating
+    blocks (``rounds`` of ``iterations`` calls) in this process."""
+    variants = load_variants(run_dirs)
+    for variant in variants:
+        variant.flops = count_flops(variant)
+    if remeasure:
+        remeasure_variants(variants, rounds, iterations, log)
+    markdown = render_markdown(variants, remeasure)
+    if out is not None:
+        ensure_writable_dir(out)
+        write_text_atomic(out / "compare.md", markdown)
+        write_text_atomic(out / "compare.html", render_html(variants, remeasure))
+        write_json_atomic(out / "compare.json", [
+            {"name": v.name, "run_dir": str(v.run_dir), "precision": v.report.get("precision"), "passed": v.report.get("passed"),
+             "accuracy": v.accuracy()[1], "accuracy_metric": v.accuracy()[0], "flops": v.flops, "p50_ms": v.latency_ms(),
+             "remeasured": v.remeasured or None, "metrics": v.metrics} for v in variants])
+        log(f"wrote {out / 'compare.html'}")
+    return markdown

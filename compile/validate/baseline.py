@@ -64,3 +64,12 @@ def regression_thresholds(profile_gates: dict[str, float], max_accuracy: float |
         ACCURACY_GATE: max_accuracy if max_accuracy is not None else profile_gates.get(ACCURACY_GATE, DEFAULT_MAX_ACCURACY_REGRESSION),
         LATENCY_GATE: max_latency_pct if max_latency_pct is not None else profile_gates.get(LATENCY_GATE, DEFAULT_MAX_LATENCY_REGRESSION_PCT),
     }
+
+
+def compare_with_baseline(path: Path, metrics: dict[str, float], profile_gates: dict[str, float],
+                          max_accuracy: float | None, max_latency_pct: float | None
+                          ) -> tuple[dict[str, float], dict[str, Any], dict[str, float]]:
+    """``metrics`` against the stored run at ``path``: the regression figures (gate metrics), the report's
+    ``baseline`` section, and the thresholds of the two regression gates."""
+    regression, section = regression_metrics(metrics, load_report(path)["metrics"])
+    return regression, {"path": str(path), **section}, regression_thresholds(profile_gates, max_accuracy, max_latency_pct)

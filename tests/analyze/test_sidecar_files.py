@@ -74,7 +74,7 @@ def test_a_named_sidecar_that_cannot_be_read_is_one_clear_error(tmp_path: Path) 
 
 
 def test_validate_candidate_beside_an_unrelated_json(tmp_path: Path) -> None:
-    from compile.validate.standalone import resolve_candidate
+    from compile.drivers.standalone import resolve_candidate
 
     model = make_tiny_classifier(tmp_path / "m.onnx")
     (tmp_path / "m.json").write_text("{not json")

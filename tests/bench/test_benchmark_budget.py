@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compile.passes.benchmark import BenchmarkPass
-from compile.pipeline import Pipeline
+from compile.drivers.options import resolve_options
+from compile.drivers.pipeline import Pipeline
 from compile.profiles import Profile, load_profile, parse_profile, profiles_dir
 from compile.settings import RunSettings
 
@@ -24,9 +24,9 @@ def _profile(benchmark: dict[str, object]) -> Profile:
 
 def test_bench_budget_switches_a_fixed_profile_to_adaptive_timing() -> None:
     profile = _profile({"mode": "fixed", "iterations": 7, "repeats": 2})
-    fixed = BenchmarkPass.resolve_options({}, profile, RunSettings(model="m"))
+    fixed = resolve_options("benchmark", {}, profile, RunSettings(model="m"))
     assert (fixed["mode"], fixed["iterations"]) == ("fixed", 7)
-    budget = BenchmarkPass.resolve_options({}, profile, RunSettings(model="m", bench_budget=3.5))
+    budget = resolve_options("benchmark", {}, profile, RunSettings(model="m", bench_budget=3.5))
     assert (budget["mode"], budget["budget_s"], budget["target_interval_pct"]) == ("adaptive", 3.5, 2.0)
 
 

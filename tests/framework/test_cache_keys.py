@@ -24,11 +24,12 @@ def _fast_profile(**changes: Any):  # type: ignore[no-untyped-def]
 
 
 def test_each_part_of_the_stage_key_matters(monkeypatch: pytest.MonkeyPatch) -> None:
-    import compile.pipeline as pipeline
+    import compile.drivers.pipeline as pipeline
+    from compile.drivers.options import resolve_options
     from compile.passes.build_ort import BuildOrtPass
     from compile.passes.simplify import SimplifyPass
 
-    build = BuildOrtPass(**BuildOrtPass.resolve_options({}, _fast_profile(), RunSettings(model="m")))
+    build = BuildOrtPass(**resolve_options("build-ort", {}, _fast_profile(), RunSettings(model="m")))
     inputs, extra = {"onnx": "a" * 64}, {"data": "images:x:64"}
     base = pipeline.stage_key(build, inputs, extra)
     assert pipeline.stage_key(build, dict(inputs), dict(extra)) == base  # stable
@@ -60,7 +61,7 @@ def test_each_part_of_the_stage_key_matters(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_changed_option_or_tool_version_redoes_the_stage(tiny_onnx: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import compile.pipeline as pipeline
+    import compile.drivers.pipeline as pipeline
 
     def stages(profile: Any) -> dict[str, bool]:
         result = pipeline.Pipeline(RunSettings(model=str(tiny_onnx), out=tmp_path / "run", progress=False), profile=profile,

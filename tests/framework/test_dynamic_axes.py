@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compile.drivers.options import resolve_options
 from compile.errors import UserInputError
 from compile.models.registry import resolve_model
 from compile.passes.base import PassContext
@@ -23,8 +24,12 @@ def _export(tmp_path: Path, factory: str, exporter: str = "dynamo", profile: Pro
     model = f"{MODELS}:{factory}"
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    ctx = PassContext(RunSettings(model=model), profile or load_profile("cpu"), tmp_path, work, {})
-    return ExportPass(exporter=exporter, fallback=False).run({"torch": resolve_model(model)}, ctx)
+    profile = profile or load_profile("cpu")
+    settings = RunSettings(model=model)
+    ctx = PassContext(settings, profile, tmp_path, work, {})
+    # The profile's [shapes.inputs] reach the pass as its options, as the pipeline gives them.
+    options = resolve_options("export", {"exporter": exporter, "fallback": False}, profile, settings)
+    return ExportPass(**options).run({"torch": resolve_model(model)}, ctx)
 
 
 def _feeds(batch: int, sequence: int) -> dict[str, np.ndarray]:
@@ -90,7 +95,7 @@ def test_validation_and_benchmark_run_at_the_profile_sequence_size(tmp_path: Pat
     import json
 
     from compile.backends.base import Runner
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     seen: list[tuple[int, ...]] = []
     real_infer = Runner.infer
@@ -133,7 +138,7 @@ def test_onnx_source_runs_at_the_profile_size_or_stops_clearly(tmp_path: Path, m
     import json
 
     from compile.backends.base import Runner
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     source = _token_onnx(tmp_path / "tokens.onnx")
     settings = RunSettings(model=str(source), profile="cpu", out=tmp_path / "bare", progress=False)

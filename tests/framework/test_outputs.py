@@ -168,7 +168,7 @@ def test_reference_outputs_cover_every_output(tmp_path: Path) -> None:
 def test_dict_model_runs_end_to_end_with_every_output_validated(tmp_path: Path) -> None:
     import json
 
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from tests.framework.output_models import fast_profile
 
     settings = RunSettings(model=f"{MODELS}:dict_heads", profile="cpu", out=tmp_path / "run", progress=False)

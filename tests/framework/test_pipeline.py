@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from compile.drivers.pipeline import Pipeline, run_dir_lock, select_until
 from compile.errors import OutputError, ProfileError
-from compile.pipeline import Pipeline, run_dir_lock, select_until
 from compile.profiles import load_profile
 from compile.settings import RunSettings
 
@@ -100,7 +100,7 @@ def test_failed_stage_leaves_no_output_and_earlier_stages_intact(tiny_onnx: Path
 
 
 def test_until_keeps_producing_passes_only(tiny_onnx: Path) -> None:
-    from compile.pipeline import instantiate_passes
+    from compile.drivers.pipeline import instantiate_passes
 
     profile = load_profile("cpu")
     passes = instantiate_passes(profile, RunSettings(model=str(tiny_onnx)))
@@ -154,8 +154,8 @@ def test_python_api_runs_to_a_stage(tiny_onnx: Path, tmp_path: Path) -> None:
 
 def test_cached_stage_whose_torch_weights_vanished_is_redone(tmp_path: Path) -> None:
     from compile.artifacts import TorchModel
+    from compile.drivers.pipeline import _result_to_record
     from compile.passes.base import PassResult
-    from compile.pipeline import _result_to_record
 
     weights = tmp_path / "model.sparse.pt"
     weights.write_bytes(b"weights")

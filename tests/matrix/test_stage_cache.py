@@ -6,7 +6,7 @@ import json
 import threading
 from pathlib import Path
 
-from compile.pipeline import Pipeline
+from compile.drivers.pipeline import Pipeline
 from compile.settings import RunSettings
 from compile.stage_cache import RECORD_FILE, SharedStageCache
 

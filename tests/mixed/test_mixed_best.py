@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from compile.mixed.best import FAILED, PASSED, REJECTED, Candidate, choose, explain, rejection_before_build
+from compile.drivers.best import FAILED, PASSED, REJECTED, Candidate, choose, explain, rejection_before_build
 
 
 def cand(precision: str, status: str, latency: float | None, agreement: float = 0.999) -> Candidate:
@@ -65,3 +65,31 @@ def test_candidate_record_is_compact() -> None:
     record = c.to_dict()
     assert record["latency_ms"] == pytest.approx(7.1235)
     assert record["float_layers"] == ["a", "b"] and "runtime" not in record and "reason" not in record
+
+
+def test_precision_best_reads_its_profile_once(tiny_onnx, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One `run --precision best` parses its profile file once, however many candidates it compiles."""
+    import re
+
+    from compile.cli.main import main
+    from compile.profiles import Profile, profiles_dir
+
+    text = (profiles_dir() / "cpu.toml").read_text()
+    text = re.sub(r'^name = "cpu"', 'name = "once"', text, count=1, flags=re.M)
+    for key, value in (("iterations", 3), ("warmup", 1), ("repeats", 1), ("samples", 8), ("size", 8)):
+        text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
+    profile = tmp_path / "once.toml"
+    profile.write_text(text)
+    parsed: list[str] = []
+    real = Profile.model_validate.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, data, *args, **kwargs):  # type: ignore[no-untyped-def]
+        parsed.append(data.get("name") if isinstance(data, dict) else "?")
+        return real(cls, data, *args, **kwargs)
+
+    monkeypatch.setattr(Profile, "model_validate", classmethod(counting))
+    monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    main(["run", str(tiny_onnx), "--profile", str(profile), "--precision", "best", "--out", str(tmp_path / "best"),
+          "-q", "--bench-budget", "1", "--gate", "min_top1_agreement=0"])  # passes: no SystemExit
+    assert (tmp_path / "best" / "candidates" / "int8" / "report.json").is_file()
+    assert parsed.count("once") == 1, parsed

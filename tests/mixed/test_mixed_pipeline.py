@@ -44,8 +44,8 @@ def nearest(tmp_path: Path) -> str:
 
 
 def test_mixed_keeps_only_the_fragile_layer_in_float(planted: Path, nearest: str, tmp_path: Path) -> None:
+    from compile.drivers.pipeline import Pipeline
     from compile.onnx_io import load_onnx
-    from compile.pipeline import Pipeline
 
     settings = RunSettings(model=str(planted), profile=nearest, precision="mixed", out=tmp_path / "run", gates=GATES,
                            progress=False)
@@ -71,8 +71,8 @@ def test_mixed_on_a_non_classifier_is_judged_as_validation_judges_it(nearest: st
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The planted scores come out as (N, 2, 5): validation measures no top-1 agreement there, so the search
     must not gate on it (it used to take an argmax over the flattened output and keep 3 layers in float)."""
+    from compile.drivers.pipeline import Pipeline
     from compile.passes.registry import known_metrics
-    from compile.pipeline import Pipeline
 
     monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
     grid = make_planted_model(tmp_path / "grid.onnx", grid=True)
@@ -92,7 +92,7 @@ def test_mixed_on_a_non_classifier_is_judged_as_validation_judges_it(nearest: st
 
 
 def test_mixed_without_need_keeps_everything_int8(planted: Path, nearest: str, tmp_path: Path) -> None:
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     settings = RunSettings(model=str(planted), profile=nearest, precision="mixed", out=tmp_path / "loose",
                            gates={"min_cosine_similarity": 0.5, "min_top1_agreement": 0.0}, progress=False)
@@ -129,7 +129,7 @@ def test_precision_best_all_failing_exits_1(planted: Path, nearest: str, tmp_pat
 
 
 def test_failing_candidates_stop_early_on_the_agreement_gate(planted: Path, nearest: str, tmp_path: Path) -> None:
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     settings = RunSettings(model=str(planted), profile=nearest, precision="mixed", out=tmp_path / "early",
                            gates={"min_top1_agreement": 0.9, "min_cosine_similarity": 0.0}, progress=False)
@@ -142,7 +142,7 @@ def test_failing_candidates_stop_early_on_the_agreement_gate(planted: Path, near
 
 def test_gptq_rounding_repairs_most_of_the_planted_damage(planted: Path, nearest: str, tmp_path: Path) -> None:
     """The planted layer's ordinary weights round to 0 or 1 step; GPTQ moves them to cancel that error."""
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     cosine = {}
     for label, profile in (("nearest", nearest), ("gptq", "cpu")):
@@ -159,8 +159,8 @@ def test_gptq_rounding_repairs_most_of_the_planted_damage(planted: Path, nearest
 def test_quantize_int8_exclude_nodes_really_stay_float(planted: Path, nearest: str, tmp_path: Path) -> None:
     """A user's own exclude_nodes: the layer takes its folded ReLU along and reads its input through a per-axis
     DequantizeLinear, so ONNX Runtime does not re-quantize its float weights per tensor."""
+    from compile.drivers.pipeline import Pipeline
     from compile.onnx_io import load_onnx
-    from compile.pipeline import Pipeline
 
     text = Path(nearest).read_text().replace('name = "quantize-int8"', 'name = "quantize-int8"\nexclude_nodes = ["conv_b"]', 1)
     profile = tmp_path / "cpu-exclude.toml"

@@ -55,7 +55,7 @@ def test_missing_openvino_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_openvino_cpu_profile_builds_with_openvino_and_no_driver_change() -> None:
-    from compile.pipeline import instantiate_passes, select_until
+    from compile.drivers.pipeline import instantiate_passes, select_until
     from compile.profiles import load_profile
     from compile.settings import RunSettings
 

@@ -55,7 +55,7 @@ def fake_trt_run(run_dir: Path, batch_axis: bool = True, profile: str = "a100") 
 @pytest.fixture(scope="module")
 def cpu_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (fast) cpu run of a tiny ONNX classifier: the ONNX Runtime path of the packager."""
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from compile.settings import RunSettings
     from tests.helpers import make_tiny_classifier
 
@@ -282,7 +282,7 @@ def test_tarball_is_reproducible_and_carries_a_manifest(cpu_run: Path, tmp_path:
     assert manifest["format"] == "tar" and manifest["built_with"]["graph"] == "portable"
     assert manifest["files"]["model.simplified.onnx"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
     # On the device side the runner finds the settings beside the graph and optimises it at load.
-    from compile.validate.standalone import resolve_candidate
+    from compile.drivers.standalone import resolve_candidate
 
     candidate = resolve_candidate(str(tmp_path / "x" / "tiny" / "model.simplified.onnx"))
     assert candidate.artifact.read_sidecar()["load_optimization"] == "all" and candidate.warnings == ()

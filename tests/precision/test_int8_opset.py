@@ -66,7 +66,7 @@ def test_old_opsets_are_upgraded_before_quantizing(tmp_path: Path, opset: int, p
     import onnx
     import onnxruntime as ort
 
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     model = old_opset_model(tmp_path / f"opset{opset}.onnx", opset)
     settings = RunSettings(model=str(model), precision=precision, out=tmp_path / "run", calib_size=16, progress=False)

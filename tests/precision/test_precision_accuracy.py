@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compile.pipeline import Pipeline
+from compile.drivers.pipeline import Pipeline
 from compile.settings import RunSettings
 
 

@@ -128,13 +128,14 @@ def test_applies_only_to_int8() -> None:
 
 
 def test_options_come_from_profile_and_cli() -> None:
+    from compile.drivers.options import resolve_options
     from compile.profiles import load_profile
 
     cpu, a100 = load_profile("cpu"), load_profile("a100")
     settings = RunSettings(model="m", precision="int8", calib_method="entropy", calib_size=12)
-    options = QuantizeInt8Pass.resolve_options({}, cpu, settings)
+    options = resolve_options("quantize-int8", {}, cpu, settings)
     assert options["convention"] == "onnxruntime-cpu" and options["method"] == "entropy" and options["size"] == 12
-    assert QuantizeInt8Pass.resolve_options({}, a100, RunSettings(model="m"))["convention"] == "tensorrt"
+    assert resolve_options("quantize-int8", {}, a100, RunSettings(model="m"))["convention"] == "tensorrt"
 
 
 @pytest.mark.parametrize("convention", ["tensorrt", "onnxruntime-cpu"], ids=["trt-convention", "cpu-convention"])
@@ -165,7 +166,7 @@ def _einsum_model(path: Path) -> Path:
 
 
 def test_int8_that_quantizes_nothing_says_so(tmp_path: Path) -> None:
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from compile.profiles import load_profile
 
     model = _einsum_model(tmp_path / "einsum.onnx")

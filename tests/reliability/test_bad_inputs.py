@@ -185,8 +185,8 @@ def test_full_disk_during_a_write_leaves_no_partial_file(tmp_path: Path, monkeyp
 
 
 def test_full_disk_in_a_stage_is_one_clear_error(tiny_onnx: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from compile.drivers.pipeline import Pipeline
     from compile.errors import OutputError
-    from compile.pipeline import Pipeline
     from compile.settings import RunSettings
 
     real_replace = os.replace

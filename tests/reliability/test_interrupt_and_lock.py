@@ -21,7 +21,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from compile.passes.benchmark import BenchmarkPass
-from compile.pipeline import Pipeline
+from compile.drivers.pipeline import Pipeline
 from compile.settings import RunSettings
 
 def slow(self, inputs, ctx):

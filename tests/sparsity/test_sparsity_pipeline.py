@@ -35,8 +35,8 @@ def test_pytorch_pruning_recovery_and_verification(tmp_path: Path) -> None:
     import torch
 
     from compile.artifacts import TorchModel
+    from compile.drivers.pipeline import Pipeline
     from compile.models.registry import load_torch_model
-    from compile.pipeline import Pipeline
     from compile.sparsity.mask import is_two_four
 
     settings = RunSettings(model="tiny_cnn", sparsity="2:4", out=tmp_path / "run", calib_size=8, recover_steps=3, progress=False)
@@ -65,7 +65,7 @@ def test_pytorch_pruning_recovery_and_verification(tmp_path: Path) -> None:
 
 def test_onnx_input_is_pruned_at_the_onnx_level(tmp_path: Path) -> None:
     from compile.artifacts import OnnxModel
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from tests.sparsity.sparse_models import make_layered_onnx
 
     model = make_layered_onnx(tmp_path / "layered.onnx")
@@ -90,19 +90,19 @@ def test_dense_runs_skip_the_sparsity_passes(tmp_path: Path) -> None:
 
 
 def test_profile_and_cli_flags_reach_the_options() -> None:
-    from compile.passes.sparsify import SparsifyPass
+    from compile.drivers.options import resolve_options
 
     profile = _quick_cpu(min_channels=32, exclude=["head.*"], recover_steps=7, recover_lr=3e-4)
-    options = SparsifyPass.resolve_options({}, profile, RunSettings(model="m", sparsity="2:4"))
+    options = resolve_options("sparsify", {}, profile, RunSettings(model="m", sparsity="2:4"))
     assert (options["min_channels"], options["exclude"], options["recover_steps"], options["recover_lr"]) == (32, ["head.*"], 7, 3e-4)
-    options = SparsifyPass.resolve_options({}, profile, RunSettings(model="m", sparsity="2:4", recover_steps=2))
+    options = resolve_options("sparsify", {}, profile, RunSettings(model="m", sparsity="2:4", recover_steps=2))
     assert options["recover_steps"] == 2
 
 
 def test_t4_rejects_2_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from compile.cli.main import main
+    from compile.drivers.pipeline import check_run_against_profile
     from compile.errors import ProfileError
-    from compile.pipeline import check_run_against_profile
 
     data = _profile("t4")
     t4 = Profile.model_validate(data)
@@ -144,7 +144,7 @@ def _to_toml(data: dict[str, Any]) -> str:
 
 
 def test_token_model_selection_and_recovery_on_generated_inputs(tmp_path: Path) -> None:
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     settings = RunSettings(model="tiny_transformer", sparsity="2:4", out=tmp_path / "run", recover_steps=2, progress=False)
     profile = _quick_cpu(min_channels=64, target_mac_share=0.5, recover_batch_size=4)

@@ -44,7 +44,7 @@ def _profile(convention: str = "onnxruntime-cpu") -> Profile:
 
 
 def _run(tmp_path: Path, precision: str, sparsity: str, convention: str = "onnxruntime-cpu") -> Any:
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
     from tests.sparsity.sparse_models import make_layered_onnx
 
     model = make_layered_onnx(tmp_path / "layered.onnx")

@@ -45,8 +45,8 @@ def test_graph_precision_and_inputs(tmp_path: Path) -> None:
 
 
 def test_build_trt_is_registered_and_every_gpu_profile_instantiates_it() -> None:
+    from compile.drivers.pipeline import instantiate_passes
     from compile.passes.registry import get_pass_class
-    from compile.pipeline import instantiate_passes
     from compile.profiles import load_profile
     from compile.settings import RunSettings
     from tests.trt.test_trt_settings import gpu_profile_names
@@ -193,8 +193,8 @@ def test_onnxruntime_gpu_artifacts_need_onnxruntime_gpu(tmp_path: Path) -> None:
 
 def test_build_trt_for_onnxruntime_gpu_names_that_package(tmp_path: Path) -> None:
     from compile.backends.trt.ort_gpu import gpu_providers_available
+    from compile.drivers.pipeline import Pipeline
     from compile.errors import MissingDependencyError
-    from compile.pipeline import Pipeline
     from compile.profiles import parse_profile
     from compile.settings import RunSettings
 

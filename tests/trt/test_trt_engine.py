@@ -69,8 +69,8 @@ def test_build_run_compare_profile_and_reuse_the_timing_cache(tmp_path: Path) ->
 
 def test_pipeline_build_validate_and_package_on_this_gpu(tmp_path: Path) -> None:
     from compile.backends.trt.detect import local_gpu, tensorrt_version
+    from compile.drivers.pipeline import Pipeline
     from compile.package import package_run
-    from compile.pipeline import Pipeline
     from compile.profiles import parse_profile
     from compile.settings import RunSettings
 

@@ -172,3 +172,39 @@ def test_run_and_pipeline_validate_write_ci_files(tiny_onnx: Path, tmp_path: Pat
     names = [g["name"] for g in report["gates"]]
     assert "max_accuracy_regression" in names and "max_latency_regression_pct" in names
     assert report["metrics"]["accuracy_regression"] == 0.0
+
+
+def test_standalone_validation_runs_the_validate_and_benchmark_passes(models: dict[str, Path], tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No second copy of validation: the pipeline's own passes run, with the options the profile gives them."""
+    from compile.passes.benchmark import BenchmarkPass
+    from compile.passes.validate import ValidatePass
+
+    ran: dict[str, dict[str, object]] = {}
+    for cls in (ValidatePass, BenchmarkPass):
+        real = cls.run
+
+        def spy(self, inputs, ctx, real=real):  # type: ignore[no-untyped-def]
+            ran[self.name] = self.options.model_dump()
+            return real(self, inputs, ctx)
+
+        monkeypatch.setattr(cls, "run", spy)
+    data = _images(tmp_path / "data", 6)
+    code, _, err = invoke(_base(models, data) + ["--benchmark", "--seed", "3", "--out", str(tmp_path / "v")], capsys)
+    assert code == 0, err
+    assert set(ran) == {"validate", "benchmark"}
+    assert ran["validate"]["samples"] == 8 and ran["validate"]["seed"] == 3  # --samples, --seed reach its options
+    assert ran["benchmark"]["batch_sizes"] == [1, 8]  # the cpu profile's
+    report = json.loads((tmp_path / "v" / "report.json").read_text())
+    assert report["kind"] == "validate" and report["accuracy"]["candidate"] == f"ONNX file {models['ref'].name}"
+    assert "p50_ms" in report["metrics"] and report["stages"] == []
+
+
+def test_a_missing_baseline_is_refused_before_any_stage_runs(tiny_onnx: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The pipeline form judges the baseline inside the run: a missing one stops it before it compiles anything."""
+    out = tmp_path / "run"
+    code, _, err = invoke(["validate", str(tiny_onnx), "--out", str(out), "--quiet", "--baseline", str(tmp_path / "nope")], capsys)
+    assert code == 2 and "baseline report not found" in err
+    assert not (out / "report.json").exists() and not list(out.glob(".stages/*.json"))

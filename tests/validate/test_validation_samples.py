@@ -37,7 +37,7 @@ def _profile():  # type: ignore[no-untyped-def]
 
 
 def _validate(model: Path, out: Path, **settings) -> tuple[dict, list[str]]:  # type: ignore[no-untyped-def,type-arg]
-    from compile.pipeline import Pipeline
+    from compile.drivers.pipeline import Pipeline
 
     lines: list[str] = []
     result = Pipeline(RunSettings(model=str(model), out=out, progress=False, **settings), profile=_profile(),
@@ -65,14 +65,13 @@ def test_all_of_the_users_data_unless_samples_says_otherwise(tiny_onnx: Path, tm
 
 
 def test_the_mixed_search_validates_on_what_validate_uses(tmp_path: Path) -> None:
-    from compile.passes.mixed_precision import MixedPrecisionPass
-    from compile.passes.validate import ValidatePass
+    from compile.drivers.options import resolve_options
 
     profile = _profile()
     for settings, expected in ((RunSettings(model="m", data=tmp_path), None), (RunSettings(model="m"), 8),
                                (RunSettings(model="m", data=tmp_path, samples=3), 3)):
-        assert ValidatePass.resolve_options({}, profile, settings)["samples"] == expected
-        assert MixedPrecisionPass.resolve_options({}, profile, settings)["samples"] == expected
+        assert resolve_options("validate", {}, profile, settings)["samples"] == expected
+        assert resolve_options("mixed-precision", {}, profile, settings)["samples"] == expected
 
 
 def test_standalone_validate_and_the_cli_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,10 +1,11 @@
-"""``compile validate --reference R --candidate C``: parity (and optionally latency) without a pipeline.
+"""``compile validate --candidate C [--reference R]``: the validate (and benchmark) pass on an artifact built elsewhere.
 
 The reference is a PyTorch model (anything ``compile run`` accepts) or an ONNX file; the candidate is
 an ONNX file, a built runtime artifact (``model.ort.onnx`` or ``model.ov.xml`` with its sidecar, a TensorRT engine), or a
 run directory / ``report.json`` whose final artifact is taken (its exported FP32 ONNX is then the
-default reference). The result has the shape of a run's ``report.json``, so it can itself serve as a
-``--baseline`` or go into ``compile compare``.
+default reference). The passes are the pipeline's own, with the options the profile gives them, and the
+gates are judged as a run's (:mod:`compile.drivers.judge`), so the report has the shape of a run's
+``report.json``: it can itself serve as a ``--baseline`` or go into ``compile compare``.
 """
 
 from __future__ import annotations
@@ -16,23 +17,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compile.artifacts import OnnxModel, RuntimeArtifact
+from compile.artifacts import (
+    REFERENCE_KIND,
+    RUNTIME,
+    Artifact,
+    OnnxModel,
+    RuntimeArtifact,
+    TorchModel,
+    find_sidecar,
+)
+from compile.backends import BACKENDS
+from compile.drivers.judge import judge
+from compile.drivers.options import resolve_options
 from compile.errors import UserInputError
+from compile.fsutil import ensure_writable_dir
+from compile.models.registry import load_torch_model, resolve_model
+from compile.models.spec import ModelInfo
+from compile.onnx_io import read_model_info
+from compile.passes.base import Pass, PassContext
+from compile.passes.benchmark import BenchmarkPass
+from compile.passes.validate import ValidatePass
 from compile.profiles import Profile
+from compile.report.build import RunSummary, build_report, write_report
 from compile.report.schema import Report
+from compile.settings import RunSettings
+from compile.validate.baseline import load_report
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 @dataclass
 class StandaloneRequest:
+    """What ``compile validate --candidate`` was asked; ``None`` takes the profile's value."""
+
     candidate: str
     reference: str | None = None
     data: Path | None = None
     weights: Path | None = None
-    #: Inputs to validate on; ``None``: all of ``data``.
-    samples: int | None = 64
-    seed: int = 0
+    #: Inputs to validate on (``--samples``); ``None``: all of ``data``, else the profile's count of the embedded set.
+    samples: int | None = None
+    seed: int | None = None
     confidence: float = 0.95
     resamples: int = 1000
     gates: dict[str, float] = field(default_factory=dict)
@@ -40,6 +64,7 @@ class StandaloneRequest:
     baseline: Path | None = None
     max_accuracy_regression: float | None = None
     max_latency_regression_pct: float | None = None
+    #: Where report.json/.md/.html go; ``None`` writes nothing.
     out: Path | None = None
 
 
@@ -72,9 +97,6 @@ def _from_run(report_path: Path) -> Candidate:
 
 
 def _from_file(path: Path) -> Candidate:
-    from compile.artifacts import find_sidecar
-    from compile.backends import BACKENDS
-
     found = find_sidecar(path)
     sidecar = found.path
     if path.suffix in ENGINE_SUFFIXES:
@@ -112,87 +134,69 @@ def resolve_candidate(text: str) -> Candidate:
 
 
 def validate_standalone(request: StandaloneRequest, profile: Profile,
-                        log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
-    """Run the comparison; the returned report has ``passed``, ``gates``, ``metrics`` like a run's."""
-    from compile.backends import make_runner
-    from compile.data.eval_set import build_eval_set
-    from compile.models.registry import resolve_model
-    from compile.passes.validate import fitting_labels
-    from compile.validate.compare import compare_outputs, non_finite_warning
-    from compile.validate.gates import evaluate_gates
-    from compile.validate.reference import reference_outputs, run_batched
-
+                        log: Callable[[str], None] = lambda line: None) -> Report:
+    """Run the validate pass (and, with ``benchmark`` or a ``baseline``, the benchmark pass) on the candidate,
+    judge the gates and, with ``out``, write the report there."""
     candidate = resolve_candidate(request.candidate)
     reference_text = request.reference or candidate.default_reference
     if reference_text is None:
         raise UserInputError("give --reference (a PyTorch model or an ONNX file) to compare the candidate with")
+    if request.baseline is not None:
+        load_report(request.baseline)  # a missing or broken baseline is refused before anything runs
     reference = resolve_model(reference_text, request.weights)
     info = _model_info(reference, request.weights)
-    data = build_eval_set(info, request.data, request.samples, request.seed)
-    log(f"validating {candidate.description} against {reference_text} on {data.description}")
-    ref_outputs, ref_desc = reference_outputs(reference, data, request.weights)
-    warnings: list[str] = list(info.warnings) + list(candidate.warnings)
-    labels, label_warning = fitting_labels(data.labels, ref_outputs, request.data)
-    if label_warning:
-        warnings.append(label_warning)
-    with make_runner(candidate.artifact) as runner:
-        cand_outputs = run_batched(runner, data)
-    accuracy, metrics = compare_outputs(ref_outputs, cand_outputs, labels, request.confidence, request.resamples, request.seed)
-    accuracy.update({"reference": ref_desc, "candidate": candidate.description, "data": data.description,
-                     "data_source": data.source, "samples": data.size, "samples_available": data.available or data.size,
-                     "skipped_inputs": len(data.skipped)})
-    if (mismatch := non_finite_warning(metrics)) is not None:
-        warnings.append(mismatch)
-    report: dict[str, Any] = {"accuracy": accuracy}
-    thresholds = dict(profile.gates)
+    settings = RunSettings(model=reference_text, profile=profile.name, data=request.data, weights=request.weights,
+                           samples=request.samples, gates=dict(request.gates), baseline=request.baseline,
+                           max_accuracy_regression=request.max_accuracy_regression,
+                           max_latency_regression_pct=request.max_latency_regression_pct, progress=False)
+    overrides: dict[str, Any] = {"confidence": request.confidence, "bootstrap_resamples": request.resamples}
+    if request.seed is not None:
+        overrides["seed"] = request.seed
+    passes: list[Pass] = [ValidatePass(**_options(profile, settings, "validate", overrides))]
     if request.benchmark or request.baseline is not None:
-        from compile.bench.machine import machine_info
-        from compile.bench.suite import BenchSettings, benchmark_artifact
-
-        settings = BenchSettings.from_profile(profile.benchmark, profile.shapes.batch_sizes)
-        report["latency"], latency_metrics = benchmark_artifact(candidate.artifact, info, settings, log)
-        report["machine"] = machine_info()
-        metrics.update(latency_metrics)
-    if request.baseline is not None:
-        from compile.validate.baseline import load_report, regression_metrics, regression_thresholds
-
-        baseline = load_report(request.baseline)
-        regression, section = regression_metrics(metrics, baseline["metrics"])
-        metrics.update(regression)
-        report["baseline"] = {"path": str(request.baseline), **section}
-        thresholds.update(regression_thresholds(profile.gates, request.max_accuracy_regression, request.max_latency_regression_pct))
-    thresholds.update(request.gates)
-    gates = evaluate_gates(thresholds, metrics)
-    full = _report(request, profile, candidate, reference_text, info, report, metrics, gates, warnings)
-    if request.out is not None:
-        from compile.fsutil import ensure_writable_dir
-        from compile.report.build import write_report
-
-        ensure_writable_dir(request.out)
-        write_report(request.out, full)
-    return full.to_dict()
-
-
-def _model_info(reference: Any, weights: Path | None) -> Any:
-    if isinstance(reference, OnnxModel):
-        from compile.onnx_io import read_model_info
-
-        return read_model_info(reference.path)
-    from compile.models.registry import load_torch_model
-
-    return load_torch_model(reference, weights).info
-
-
-def _report(request: StandaloneRequest, profile: Profile, candidate: Candidate, reference: str, info: Any,
-            sections: dict[str, Any], metrics: dict[str, float], gates: list[Any], warnings: list[str]) -> Report:
-    from compile.report.build import RunSummary, build_report
-
-    return build_report(RunSummary(
-        model=info.name or reference, model_source=reference, profile=profile.name, backend=candidate.artifact.backend,
-        precision=candidate.artifact.precision, sparsity="dense", run_dir=Path.cwd(), info=info,
-        artifacts={"onnx": _fp32_onnx(reference), "final": str(candidate.artifact.path.resolve())},
+        passes.append(BenchmarkPass(**_options(profile, settings, "benchmark", {})))
+    log(f"validating {candidate.description} against {reference_text}")
+    artifacts: dict[str, Artifact] = {RUNTIME: candidate.artifact, REFERENCE_KIND: reference}
+    sections: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    warnings: list[str] = [*info.warnings, *candidate.warnings]
+    with tempfile.TemporaryDirectory(prefix="compile-validate-") as scratch:
+        # The passes' scratch (reference outputs, work files) lives only as long as this validation.
+        ctx = PassContext(settings, profile, Path(scratch), Path(scratch) / "work", artifacts, log, info)
+        for pass_ in passes:
+            result = pass_.run(artifacts, ctx)
+            sections.update(result.report)
+            metrics.update(result.metrics)
+            warnings += result.warnings
+    sections["accuracy"]["candidate"] = candidate.description
+    gates, baseline = judge(profile, settings, metrics)
+    if baseline is not None:
+        sections["baseline"] = baseline
+    report = build_report(RunSummary(
+        model=info.name or reference_text, model_source=reference_text, profile=profile.name,
+        backend=candidate.artifact.backend, precision=candidate.artifact.precision, sparsity="dense",
+        run_dir=request.out or Path.cwd(), info=info,
+        artifacts={"onnx": _fp32_onnx(reference_text), "final": str(candidate.artifact.path.resolve())},
         metrics=metrics, gates=gates, sections=sections, warnings=warnings,
         extra={"kind": "validate", "candidate": candidate.description}))
+    if request.out is not None:
+        ensure_writable_dir(request.out)
+        write_report(request.out, report)
+    return report
+
+
+def _options(profile: Profile, settings: RunSettings, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Pass ``name``'s options as the profile's pipeline would give them, then this command's ``overrides``."""
+    entry = next((e.options for e in profile.passes if e.name == name), {})
+    return {**resolve_options(name, entry, profile, settings), **overrides}
+
+
+def _model_info(reference: Artifact, weights: Path | None) -> ModelInfo:
+    if isinstance(reference, OnnxModel):
+        return read_model_info(reference.path)
+    if not isinstance(reference, TorchModel):
+        raise UserInputError(f"the reference must be a PyTorch model or an ONNX file, not a {reference.kind} artifact")
+    return load_torch_model(reference, weights).info
 
 
 def _fp32_onnx(reference: str) -> str | None:

@@ -27,20 +27,25 @@ from compile.artifacts import (
     TORCH,
     Artifact,
     OnnxModel,
-    RuntimeArtifact,
     artifact_from_record,
 )
-from compile.errors import CompileError, OutputError, PassError, ProfileError
+from compile.data.preflight import check_data_path
+from compile.drivers.judge import judge
+from compile.drivers.options import resolve_options
+from compile.errors import CompileError, OutputError, ProfileError
 from compile.fsutil import ensure_writable_dir, write_json_atomic
 from compile.hashing import hash_json
+from compile.models.registry import resolve_model
 from compile.models.spec import ModelInfo
+from compile.onnx_io import inspect_source_onnx
 from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.registry import check_profile, get_pass_class, known_metrics
 from compile.profiles import Profile, load_profile
 from compile.report.build import RunSummary, build_report, write_report
 from compile.settings import RunSettings
 from compile.stage_cache import SharedStageCache
-from compile.validate.gates import GateResult, check_gate_names, evaluate_gates
+from compile.validate.baseline import load_report
+from compile.validate.gates import GateResult, check_gate_names
 
 STAGES_DIR = ".stages"
 #: Bump when what a stage record holds, or how it is read back, changes meaning.
@@ -106,12 +111,9 @@ def run_dir_lock(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
 
 
 def instantiate_passes(profile: Profile, settings: RunSettings) -> list[Pass]:
-    passes = []
-    for entry in profile.passes:
-        cls = get_pass_class(entry.name)
-        options = cls.resolve_options(entry.options, profile, settings)
-        passes.append(cls(**options))
-    return passes
+    """The profile's passes, in its order, each with the options it runs with (:mod:`compile.drivers.options`)."""
+    return [get_pass_class(entry.name)(**resolve_options(entry.name, entry.options, profile, settings))
+            for entry in profile.passes]
 
 
 def select_until(passes: list[Pass], until: str | None, profile_name: str) -> list[Pass]:
@@ -154,8 +156,6 @@ class Pipeline:
         self.shared_cache = SharedStageCache(settings.cache_dir) if settings.cache_dir is not None else None
 
     def run(self) -> RunResult:
-        from compile.models.registry import resolve_model
-
         passes = select_until(instantiate_passes(self.profile, self.settings), self.until, self.profile.name)
         source = resolve_model(self.settings.model, self.settings.weights)
         self._preflight()
@@ -165,12 +165,12 @@ class Pipeline:
             return self._run_locked(passes, source)
 
     def _preflight(self) -> None:
-        """Fail fast on unusable data folders, before any expensive stage runs."""
-        from compile.data.images import scan_image_folder
-
-        for folder in (self.settings.data, self.settings.calib):
+        """Fail fast on unusable data folders and a missing baseline, before any expensive stage runs."""
+        for folder, role in ((self.settings.data, "--data"), (self.settings.calib, "--calib")):
             if folder is not None:
-                scan_image_folder(folder)
+                check_data_path(folder, role)
+        if self.settings.baseline is not None:
+            load_report(self.settings.baseline)
 
     def _run_locked(self, passes: list[Pass], source: Artifact) -> RunResult:
         state: dict[str, Artifact] = {source.kind: source, REFERENCE_KIND: source}
@@ -214,8 +214,9 @@ class Pipeline:
         final = state.get("runtime") or state.get(ONNX)
         if final is not None and (rel := self._relative(final)):
             artifacts["final"] = rel
-        thresholds = {**self.profile.gates, **self.settings.gates}
-        gates = evaluate_gates(thresholds, metrics)
+        gates, baseline = judge(self.profile, self.settings, metrics)
+        if baseline is not None:
+            sections["baseline"] = baseline
         summary = RunSummary(
             model=self.settings.model, model_source=getattr(source, "source", str(getattr(source, "path", ""))),
             profile=self.profile.name, backend=self.profile.backend, precision=self.precision,
@@ -325,11 +326,7 @@ def stage_key(pass_: Pass, input_hashes: dict[str, str], extra: dict[str, Any]) 
 
 
 def _initial_model_info(source: Artifact) -> ModelInfo | None:
-    if isinstance(source, OnnxModel):
-        from compile.onnx_io import inspect_source_onnx
-
-        return inspect_source_onnx(source.path)
-    return None
+    return inspect_source_onnx(source.path) if isinstance(source, OnnxModel) else None
 
 
 def _result_to_record(key: str, result: PassResult, seconds: float) -> dict[str, Any]:
@@ -359,9 +356,4 @@ def _with_stage(err: CompileError, stage: str, ran: list[str]) -> CompileError:
     return new
 
 
-def run(settings: RunSettings, log: Callable[[str], None] = print) -> RunResult:
-    """Compile one model for one profile: the Python API behind ``compile run``."""
-    return Pipeline(settings, log=log).run()
-
-
-__all__ = ["Pipeline", "RunResult", "StageOutcome", "run", "check_run_against_profile", "stage_key", "PassError", "RuntimeArtifact"]
+__all__ = ["Pipeline", "RunResult", "StageOutcome", "check_run_against_profile", "instantiate_passes", "stage_key"]

@@ -16,12 +16,25 @@ accuracy, latency, verdict and reason, the layers ``mixed`` kept in float and wh
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from compile.artifacts import RuntimeArtifact
+from compile.backends import make_runner
+from compile.bench.interleave import measure_interleaved
+from compile.data.generated import generate_inputs
+from compile.drivers.pipeline import Pipeline, RunResult
+from compile.errors import CompileError, UserInputError
+from compile.fsutil import ensure_writable_dir
+from compile.models.spec import ModelInfo
+from compile.profiles import Profile
+from compile.report.build import write_report
 from compile.report.schema import Report
 from compile.settings import RunSettings
 
@@ -72,7 +85,7 @@ class BestResult:
         return self.chosen is not None
 
 
-def rejection_before_build(precision: str, profile: Any, built: dict[str, Candidate]) -> str | None:
+def rejection_before_build(precision: str, profile: Profile, built: dict[str, Candidate]) -> str | None:
     """Why a candidate is not worth compiling on this profile, or ``None``."""
     if precision not in profile.precision.allowed:
         return f"rejected: profile '{profile.name}' does not allow {precision}"
@@ -112,10 +125,8 @@ def explain(candidates: list[Candidate], chosen: Candidate | None) -> None:
             c.reason = f"passes, as fast as {chosen.precision} ({c.latency_ms:.3f} ms); the tie went to {chosen.precision}"
 
 
-def candidate_from_result(precision: str, result: Any, seconds: float) -> Candidate:
+def candidate_from_result(precision: str, result: RunResult, seconds: float) -> Candidate:
     """A compiled candidate's record, from its pipeline result."""
-    from compile.artifacts import RuntimeArtifact
-
     report = result.report
     metrics = report.get("metrics", {})
     failed = [g["name"] for g in report.get("gates", []) if not g.get("passed")]
@@ -135,15 +146,8 @@ def candidate_from_result(precision: str, result: Any, seconds: float) -> Candid
     return candidate
 
 
-def retime(candidates: list[Candidate], info: Any, log: Callable[[str], None], rounds: int = 5) -> None:
+def retime(candidates: list[Candidate], info: ModelInfo | None, log: Callable[[str], None], rounds: int = 5) -> None:
     """Time the passing candidates again, side by side, so their latencies are comparable."""
-    import contextlib
-    import functools
-
-    from compile.backends import make_runner
-    from compile.bench.interleave import measure_interleaved
-    from compile.data.generated import generate_inputs
-
     timed = [c for c in candidates if c.status == PASSED and c.runtime is not None]
     if len(timed) < 2 or info is None:
         return
@@ -158,23 +162,15 @@ def retime(candidates: list[Candidate], info: Any, log: Callable[[str], None], r
     log("  re-timed side by side: " + ", ".join(f"{c.precision} {c.latency_ms:.3f} ms" for c in timed))
 
 
-def run_best(settings: RunSettings, log: Callable[[str], None] = print) -> BestResult:
-    """Compile every candidate precision of ``settings.profile`` and choose; the Python API of ``--precision best``."""
-    from compile.errors import CompileError, UserInputError
-    from compile.fsutil import ensure_writable_dir
-    from compile.passes.registry import check_profile
-    from compile.pipeline import Pipeline
-    from compile.profiles import load_profile
-    from compile.report.build import write_report
-
+def run_best(settings: RunSettings, profile: Profile, log: Callable[[str], None] = print) -> BestResult:
+    """Compile every candidate precision of ``profile`` (loaded once, by the caller) and choose."""
     started = time.perf_counter()
-    profile = check_profile(load_profile(settings.profile))
     root = settings.run_dir(profile.name, "best")
     ensure_writable_dir(root)
     cache_dir = settings.cache_dir or root / ".cache"
     built: dict[str, Candidate] = {}
     first_error: CompileError | None = None
-    info = None
+    info: ModelInfo | None = None
     for precision in BUILD_ORDER:
         reason = rejection_before_build(precision, profile, built)
         if reason is not None:
@@ -256,8 +252,6 @@ def best_report(settings: RunSettings, profile: str, root: Path, candidates: lis
 
 def _sub_report(candidate: Candidate | None) -> dict[str, Any]:
     """A compiled candidate's own report.json (empty when it has none)."""
-    import json
-
     if candidate is None or not candidate.run_dir:
         return {}
     try:
@@ -273,20 +267,3 @@ def _rebase(path: str, run_dir: Path, root: Path) -> str:
     resolved = full.resolve()
     return str(resolved.relative_to(root.resolve())) if resolved.is_relative_to(root.resolve()) else str(full)
 
-
-def run_best_command(settings: RunSettings, until: str | None, after: Any, log: Callable[[str], None]) -> tuple[dict[str, Any], Path]:
-    """``compile run --precision best``: the combined report and where it was written."""
-    from compile.errors import UserInputError
-
-    if until is not None or after is not None:
-        raise UserInputError("--precision best compiles whole pipelines and compares them; use it with 'compile run'")
-    result = run_best(settings, log)
-    for c in result.candidates:
-        figures = ", ".join(f"{k} {v:.4g}" for k, v in c.accuracy.items() if k in ("top1_agreement", "cosine_similarity"))
-        latency = f"{c.latency_ms:.3f} ms" if c.latency_ms is not None else "-"
-        log(f"  {c.precision:6s} {c.status:8s} {latency:>11s}  {figures}  {c.reason}")
-    if result.chosen is None:
-        log("no candidate passes the gates")
-    else:
-        log(f"chosen: {result.chosen.precision}")
-    return result.report, result.run_dir / "report.json"
