@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from compile.onnx_io import external_data_files
+
 _CHUNK = 1 << 20
 #: The key of an ONNX tensor's external-data entry. A file without these bytes names no external data,
 #: which spares parsing it; one with them (or a doc string saying it) is parsed without its weights.
@@ -39,8 +41,6 @@ def hash_file(path: Path) -> str:
     if not _update(digest, path, _EXTERNAL_MARK if is_onnx else None):
         return digest.hexdigest()
     import onnx
-
-    from compile.onnx_io import external_data_files
 
     try:
         model = onnx.load(str(path), load_external_data=False)

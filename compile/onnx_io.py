@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compile.errors import OnnxModelError
+from compile.errors import OnnxModelError, error_cause
 from compile.models.spec import InputSpec, ModelInfo, Preprocessing
 
 if TYPE_CHECKING:
@@ -85,8 +85,6 @@ def check_onnx(model: onnx.ModelProto, where: str) -> None:
     try:
         onnx.checker.check_model(model, full_check=False)
     except onnx.checker.ValidationError as err:
-        from compile.errors import error_cause
-
         raise OnnxModelError(f"{where} fails the ONNX checker: {error_cause(err)}") from err
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from compile.errors import PassError
+
 
 def non_finite_mismatch(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """Boolean mask (the inputs' common shape) of positions that disagree on NaN/inf: non-finite on
@@ -50,8 +52,6 @@ def max_relative_error(reference: Sequence[np.ndarray], candidate: Sequence[np.n
         if ref64.shape != cand64.shape:
             return float("inf")
         if (problem := describe_mismatch(ref64, cand64)) is not None:
-            from compile.errors import PassError
-
             raise PassError(f"output {index + 1} of {len(reference)}: {problem}")
         finite = np.isfinite(ref64)  # equal on both sides now
         scale = max(1.0, float(np.abs(ref64[finite]).max(initial=0.0)))

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compile.backends.ort.runner import session_options
+from compile.errors import OnnxModelError, error_cause
+
 if TYPE_CHECKING:
     import onnx
 
@@ -40,9 +43,6 @@ def run_with_outputs(model: onnx.ModelProto, names: list[str], feeds: dict[str, 
 def iterate_with_outputs(model: onnx.ModelProto, names: list[str], batches: Iterable[dict[str, Any]]) -> Iterable[dict[str, np.ndarray]]:
     import onnx
 
-    from compile.backends.ort.runner import session_options
-    from compile.errors import OnnxModelError
-
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
     present = {o.name for o in exposed.graph.output}
@@ -55,7 +55,6 @@ def iterate_with_outputs(model: onnx.ModelProto, names: list[str], batches: Iter
         session = ort.InferenceSession(exposed.SerializeToString(), session_options(optimization="disable"),
                                        providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - ORT raises its own types
-        from compile.errors import error_cause
 
         raise OnnxModelError(f"ONNX Runtime cannot run the graph to measure it: {error_cause(err)}") from err
     for feeds in batches:

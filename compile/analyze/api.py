@@ -6,8 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from compile.analyze.activations import zero_shares
 from compile.analyze.counts import Analysis, count_layers
+from compile.analyze.profiler import profile_nodes
+from compile.analyze.shapes import fill_missing_by_running, infer_tensor_infos
+from compile.artifacts import find_sidecar
+from compile.data.eval_set import build_eval_set
+from compile.data.generated import generate_inputs
 from compile.errors import UserInputError
+from compile.onnx_io import load_onnx, model_info_from_onnx
 
 #: A layer is flagged when its share of measured time is this many times its share of FLOPs.
 SLOW_FACTOR = 3.0
@@ -32,8 +39,6 @@ def resolve_model_file(path: Path, log: Callable[[str], None] = lambda line: Non
     the artifact's sidecar, ``disable`` without one). A file beside the model that is not a readable sidecar
     of this tool (a user's ``m.json`` beside ``m.onnx``) is passed over with one warning line to ``log``."""
     import json
-
-    from compile.artifacts import find_sidecar
 
     if path.is_dir() or path.suffix == ".json":
         report_path = path / "report.json" if path.is_dir() else path
@@ -60,10 +65,6 @@ def resolve_model_file(path: Path, log: Callable[[str], None] = lambda line: Non
 
 
 def analyze(request: AnalyzeRequest, log: Callable[[str], None] = lambda line: None) -> Analysis:
-    from compile.analyze.shapes import fill_missing_by_running, infer_tensor_infos
-    from compile.data.generated import generate_inputs
-    from compile.onnx_io import load_onnx, model_info_from_onnx
-
     path, optimization = resolve_model_file(request.model, log)
     model = load_onnx(path)
     info = model_info_from_onnx(model, path.stem)
@@ -72,9 +73,6 @@ def analyze(request: AnalyzeRequest, log: Callable[[str], None] = lambda line: N
     fill_missing_by_running(fixed, infos, feeds)
     analysis = count_layers(fixed, infos, request.batch)
     if request.activations or request.data is not None:
-        from compile.analyze.activations import zero_shares
-        from compile.data.eval_set import build_eval_set
-
         data = build_eval_set(info, request.data, request.samples)
         log(f"measuring activation zeros on {data.description}")
         shares = zero_shares(model, data.batches(8))
@@ -82,8 +80,6 @@ def analyze(request: AnalyzeRequest, log: Callable[[str], None] = lambda line: N
             if layer.name in shares:
                 layer.zero_share = shares[layer.name]
     if request.profile_run:
-        from compile.analyze.profiler import profile_nodes
-
         log(f"profiling {path.name} with ONNX Runtime ({request.iterations} runs at batch {request.batch})")
         times = profile_nodes(path, feeds, request.iterations, optimization=optimization, threads=request.threads)
         join_times(analysis, times)

@@ -12,6 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from compile.backends.ort.runner import session_options
+from compile.errors import OnnxModelError, error_cause
+
 KERNEL_SUFFIX = "_kernel_time"
 
 
@@ -32,9 +35,6 @@ def profile_nodes(model_path: Path, feeds: dict[str, Any], iterations: int = 20,
     session, so warm-up runs are profiled too and subtracted by running them first and discarding)."""
     import onnxruntime as ort
 
-    from compile.backends.ort.runner import session_options
-    from compile.errors import OnnxModelError
-
     with tempfile.TemporaryDirectory(prefix="compile-profile-") as scratch:
         options = session_options(threads, optimization)
         options.enable_profiling = True
@@ -42,7 +42,6 @@ def profile_nodes(model_path: Path, feeds: dict[str, Any], iterations: int = 20,
         try:
             session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001
-            from compile.errors import error_cause
 
             raise OnnxModelError(f"ONNX Runtime cannot profile {model_path.name}: {error_cause(err)}") from err
         for _ in range(warmup + iterations):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compile.analyze.activations import run_with_outputs
+
 if TYPE_CHECKING:
     import onnx
 
@@ -100,7 +102,6 @@ def infer_tensor_infos(model: onnx.ModelProto, batch: int = 1) -> tuple[onnx.Mod
 
 def fill_missing_by_running(model: onnx.ModelProto, infos: dict[str, TensorInfo], feeds: dict[str, Any]) -> None:
     """Shapes inference could not give (ops of other domains, ORT-fused nodes): run the graph once."""
-    from compile.analyze.activations import run_with_outputs
 
     missing = [out for node in model.graph.node for out in node.output
                if out and (out not in infos or infos[out].shape is None)]

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from compile.artifacts import TORCH
+from compile.drivers.pipeline import check_run_against_profile, instantiate_passes
 from compile.errors import CompileError, UserInputError
 from compile.hashing import hash_json
 from compile.passes.registry import check_profile
@@ -205,8 +207,6 @@ def run_name(model: str, profile: Profile, precision: str) -> str:
 
 def _prefix(profile: Profile, settings: RunSettings) -> tuple[int, tuple[str, ...], str]:
     """How many leading passes are target-independent, which of them run, and their signature."""
-    from compile.artifacts import TORCH
-    from compile.drivers.pipeline import instantiate_passes
 
     leading = []
     for pass_ in instantiate_passes(profile, settings):
@@ -222,7 +222,6 @@ def _prefix(profile: Profile, settings: RunSettings) -> tuple[int, tuple[str, ..
 
 def make_plan(settings: MatrixSettings) -> MatrixPlan:
     """Validate the profiles and lay out the jobs and the shared stages."""
-    from compile.drivers.pipeline import check_run_against_profile
 
     profiles: list[Profile] = []
     for ref in settings.profiles:

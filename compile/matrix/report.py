@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from compile import __version__
 from compile.fsutil import write_json_atomic, write_text_atomic
 from compile.matrix.pareto import Point, pareto_front
+from compile.matrix.plot import scatter_svg
 from compile.report.schema import strip_ansi
 
 if TYPE_CHECKING:
@@ -208,8 +209,6 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    from compile.matrix.plot import scatter_svg
-
     header, rows = _summary_rows(report)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>Model zoo matrix</title>',
              "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"

@@ -18,6 +18,7 @@ from typing import Any
 from compile.fsutil import ensure_writable_dir, write_text_atomic
 from compile.matrix.executors import make_executor
 from compile.matrix.plan import MatrixJob, MatrixPlan, SharedPrefix
+from compile.matrix.report import write_matrix_report
 from compile.matrix.worker import TOKEN_FILE, JobResult, JobSpec
 
 
@@ -98,7 +99,6 @@ def interleave(jobs: list[MatrixJob]) -> list[MatrixJob]:
 
 def run_matrix(plan: MatrixPlan, log: Callable[[str], None] = print) -> MatrixResult:
     """Run every job of ``plan`` (a failing or crashing job never stops the others) and write the report."""
-    from compile.matrix.report import write_matrix_report
 
     out = plan.out
     ensure_writable_dir(out)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compile.drivers.pipeline import Pipeline
 from compile.errors import CompileError
 from compile.profiles import Profile
+from compile.settings import RunSettings
 
 TOKEN_FILE = ".matrix-token"
 #: Worker-local root for runs whose files travel back to the driver.
@@ -115,8 +117,6 @@ def run_dir_files(run_dir: Path) -> dict[str, bytes]:
 
 def execute_job(spec: JobSpec) -> JobResult:
     """Run one job (or a shared prefix) and describe the outcome; never raises."""
-    from compile.drivers.pipeline import Pipeline
-    from compile.settings import RunSettings
 
     started = time.perf_counter()
     log: list[str] = []

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from compile.errors import PassError
+from compile.calibration.ranges import quiet_ort
+from compile.errors import PassError, error_cause
+from compile.onnx_io import load_onnx
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 #: Below this signal energy a tensor is treated as constant zero (its NSR is meaningless).
@@ -101,8 +103,6 @@ def tensor_nsr(float_model: Path, qdq_model: Path, batches: Iterable[dict[str, n
     import onnxruntime as ort
     from onnxruntime.quantization.qdq_loss_debug import modify_model_output_intermediate_tensors
 
-    from compile.calibration.ranges import quiet_ort
-
     wanted = set(pairs)
     signal: dict[Pair, float] = {}
     noise: dict[Pair, float] = {}
@@ -117,7 +117,6 @@ def tensor_nsr(float_model: Path, qdq_model: Path, batches: Iterable[dict[str, n
                 options.log_severity_level = 3
                 sessions.append(ort.InferenceSession(str(augmented), options, providers=["CPUExecutionProvider"]))
             except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot augment or load
-                from compile.errors import error_cause
 
                 raise PassError(f"sensitivity: cannot augment the {label} model: {error_cause(err)}") from err
         names = [[o.name for o in s.get_outputs()] for s in sessions]
@@ -159,7 +158,6 @@ def score_nodes(nodes: list[QuantizedNode], nsr: dict[Pair, float]) -> list[Laye
 
 def rank_layers(float_model: Path, qdq_model: Path, batches: Iterable[dict[str, np.ndarray]]) -> list[LayerSensitivity]:
     """The quantized nodes of ``qdq_model``, the one whose quantization adds the most error first."""
-    from compile.onnx_io import load_onnx
 
     nodes = quantized_nodes(load_onnx(qdq_model, load_external_data=False))
     if not nodes:

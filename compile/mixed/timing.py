@@ -19,6 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from compile.analyze.profiler import profile_nodes
+from compile.backends.ort.runner import open_session
+from compile.mixed.sensitivity import folded_activations
+from compile.onnx_io import load_onnx
+
 
 @dataclass
 class LayerTiming:
@@ -56,7 +61,6 @@ def layout_aliases(float_model: Any, nodes: Iterable[str]) -> dict[str, str]:
     """ONNX Runtime's NCHWc layout transform (level ``all``) names each float Conv after the tensor it
     writes, plus ``_nchwc``, and that tensor is the one after any activation fused into it: those names,
     mapped to the original node."""
-    from compile.mixed.sensitivity import folded_activations
 
     wanted = set(nodes)
     folded = folded_activations(float_model)
@@ -76,11 +80,7 @@ def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[st
     """Per-node milliseconds of both models on ``feed``, credited to ``nodes`` (original node names)."""
     import time
 
-    from compile.analyze.profiler import profile_nodes
-    from compile.backends.ort.runner import open_session
-
     started = time.perf_counter()
-    from compile.onnx_io import load_onnx
 
     node_names = list(nodes)
     aliases = layout_aliases(load_onnx(float_model, load_external_data=False), node_names)

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compile.artifacts import Artifact, OnnxModel, TorchModel
-from compile.errors import ModelNotFoundError, UserInputError
+from compile.errors import ModelNotFoundError, UserInputError, error_cause
+from compile.fsutil import write_json_atomic
 from compile.hashing import hash_file, hash_json
+from compile.models.efficientnet_lite import checkpoint_path
 from compile.models.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelInfo, Preprocessing, image_input
 
 if TYPE_CHECKING:
@@ -179,8 +181,6 @@ def _read_memo() -> dict[str, Any]:
 
 
 def _write_memo(key: str, spec: dict[str, Any]) -> None:
-    from compile.fsutil import write_json_atomic
-
     memo = _read_memo()
     memo[key] = spec
     try:
@@ -191,8 +191,6 @@ def _write_memo(key: str, spec: dict[str, Any]) -> None:
 
 def _builtin_pretrained(name: str) -> str:
     if name == "efficientnet_lite0":
-        from compile.models.efficientnet_lite import checkpoint_path
-
         return f"file:{checkpoint_path().name}"
     return f"random-init(seed={RANDOM_SEED})"
 
@@ -303,8 +301,6 @@ def _load_weights(module: torch.nn.Module, path: Path) -> None:
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError) as err:
-        from compile.errors import error_cause
-
         raise UserInputError(f"weights file {path} does not fit the model: {error_cause(err)}") from err
 
 
@@ -372,7 +368,6 @@ def _load_file(path: Path) -> LoadedModel:
         else:
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad archive
-        from compile.errors import error_cause
 
         raise UserInputError(f"cannot load model file {path}: {error_cause(err)}") from err
     info = ModelInfo(name=path.stem, inputs=(image_input(),), preprocessing=Preprocessing(assumed=True),

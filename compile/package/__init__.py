@@ -10,6 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compile.errors import UserInputError
+from compile.package.bundle import read_run
+from compile.package.openvino import write_openvino_bundle
+from compile.package.tarball import write_tarball
+from compile.package.triton import write_triton_repository
 
 FORMATS = ("triton", "tar", "openvino")
 
@@ -20,7 +24,6 @@ def package_run(run_dir: Path, fmt: str, out: Path | None = None, name: str | No
 
     An ONNX Runtime CPU run ships its portable graph (the server optimises it for its own CPU) unless
     ``machine_specific``, which ships the artifact optimised here, marked with this CPU's instruction set."""
-    from compile.package.bundle import read_run
 
     if fmt not in FORMATS:
         raise UserInputError(f"unknown package format '{fmt}' (known: {', '.join(FORMATS)})")
@@ -29,13 +32,8 @@ def package_run(run_dir: Path, fmt: str, out: Path | None = None, name: str | No
         log(f"warning: {warning}")
     target = out if out is not None else run_dir / "package"
     if fmt == "triton":
-        from compile.package.triton import write_triton_repository
-
         return write_triton_repository(run, target)
     if fmt == "openvino":
-        from compile.package.openvino import write_openvino_bundle
-
         return write_openvino_bundle(run, target)
-    from compile.package.tarball import write_tarball
 
     return write_tarball(run, target)

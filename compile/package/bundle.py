@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from compile.artifacts import find_sidecar
-from compile.errors import UserInputError
+from compile.backends.trt.sidecar import bindings, validate_sidecar
+from compile.errors import CompileError, UserInputError
 from compile.hashing import hash_file
+from compile.onnx_io import ONNX_TO_NUMPY, external_data_files, load_onnx
+from compile.profiles import load_profile
 
 #: What the bundle's model file is: an engine, the portable ONNX graph, the ONNX Runtime artifact optimised
 #: for the build machine, or another final ONNX artifact as built (the TensorRT/CUDA provider path).
@@ -114,7 +117,6 @@ def read_run(run_dir: Path, name: str | None = None, machine_specific: bool = Fa
             why = f" ({'; '.join(warnings)})" if warnings else ""
             raise UserInputError(f"{model_path.name} has no sidecar ({model_path.name}.compile.json): "
                                  f"its bindings are unknown{why}")
-        from compile.backends.trt.sidecar import validate_sidecar
 
         validate_sidecar(sidecar, str(sidecar_path))
         if sidecar.get("engine_sha256") and sidecar["engine_sha256"] != hash_file(model_path):
@@ -162,8 +164,6 @@ def _portable_graph(run_dir: Path, report: dict[str, Any], sidecar: dict[str, An
 
 
 def _engine_tensors(sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    from compile.backends.trt.sidecar import bindings
-
     def specs(mode: str) -> tuple[TensorSpec, ...]:
         return tuple(TensorSpec(b.name, b.dtype, b.shape) for b in bindings(sidecar, mode))
 
@@ -186,8 +186,6 @@ def _openvino_ir(xml: Path, sidecar: dict[str, Any]) -> tuple[tuple[TensorSpec, 
 
 
 def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], tuple[tuple[str, Path], ...]]:
-    from compile.onnx_io import ONNX_TO_NUMPY, external_data_files, load_onnx
-
     model = load_onnx(path, load_external_data=False)
     initializers = {init.name for init in model.graph.initializer}
 
@@ -202,8 +200,6 @@ def _onnx_tensors(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec,
 
 def _profile_batches(report: dict[str, Any]) -> tuple[tuple[int, ...], int | None, str]:
     """The profile's batch sizes and max batch (when the profile still loads), else the measured ones."""
-    from compile.errors import CompileError
-    from compile.profiles import load_profile
 
     try:
         profile = load_profile(str(report.get("profile", "")))
@@ -218,7 +214,6 @@ def _max_batch(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], 
     """Triton's max_batch_size: 0 unless every tensor's first axis is a dynamic batch axis."""
     if not inputs or any(not t.shape or t.shape[0] != -1 for t in (*inputs, *outputs)):
         return 0
-    from compile.backends.trt.sidecar import bindings
 
     limits = [b.max[0] for b in bindings(sidecar, "input") if b.max] if sidecar.get("bindings") else []
     if limits:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from compile.artifacts import Artifact
+from compile.artifacts import Artifact, TorchModel
 from compile.errors import PassError, ProfileError
+from compile.models.registry import load_torch_model
 
 if TYPE_CHECKING:
     from compile.models.spec import ModelInfo
@@ -44,9 +45,6 @@ class PassContext:
 
     def model_info(self) -> ModelInfo:
         if self.info is None:
-            from compile.artifacts import TorchModel
-            from compile.models.registry import load_torch_model
-
             source = self.artifacts.get("torch")
             if not isinstance(source, TorchModel):
                 raise PassError("no model information is available before the model is exported or loaded")

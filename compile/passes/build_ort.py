@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact, sidecar_name
+from compile.backends.ort.hardware import cpu_isa
+from compile.backends.ort.runner import open_session
 from compile.fsutil import write_json_atomic
+from compile.onnx_io import count_nodes, load_onnx, op_histogram
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 
 OUTPUT_FILE = "model.ort.onnx"
@@ -38,16 +41,11 @@ class BuildOrtPass(Pass):
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         # Level "all" lays tensors out for this CPU's vector width (NCHWc blocks, NHWC INT8 kernels):
         # such an artifact is tied to the instruction set it was built on.
-        from compile.backends.ort.hardware import cpu_isa
 
         return {"onnxruntime": _ort_version(), "isa": cpu_isa() if self.options.optimization == "all" else None}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         import onnxruntime
-
-        from compile.backends.ort.hardware import cpu_isa
-        from compile.backends.ort.runner import open_session
-        from compile.onnx_io import count_nodes, load_onnx, op_histogram
 
         source = self.input(inputs, ONNX, OnnxModel)
         out = ctx.output_path(OUTPUT_FILE)

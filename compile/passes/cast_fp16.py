@@ -16,6 +16,20 @@ from typing import Any
 from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.backends.ort.runner import OrtRunner
+from compile.calibration.ranges import calibrate, quiet_ort
+from compile.data.generated import generate_inputs
+from compile.errors import PassError, error_cause
+from compile.onnx_io import (
+    check_onnx,
+    count_nodes,
+    load_onnx,
+    model_info_from_onnx,
+    op_histogram,
+    save_onnx,
+    set_model_info,
+)
+from compile.parity import describe_mismatch
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import CalibratedPass, CalibrationOptions
 from compile.settings import RunSettings
@@ -58,17 +72,6 @@ class CastFp16Pass(CalibratedPass):
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        from compile.calibration.ranges import calibrate, quiet_ort
-        from compile.onnx_io import (
-            check_onnx,
-            count_nodes,
-            load_onnx,
-            model_info_from_onnx,
-            op_histogram,
-            save_onnx,
-            set_model_info,
-        )
-
         source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         info = model_info_from_onnx(model, source.path.stem)
@@ -82,7 +85,6 @@ class CastFp16Pass(CalibratedPass):
                 converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked_ops,
                                                      node_block_list=sorted({*out_of_range, *self.options.keep_fp32_nodes}))
         except Exception as err:  # noqa: BLE001 - the converter raises anything on graphs it cannot handle
-            from compile.errors import error_cause
 
             raise self.fail(f"FP16 conversion failed: {error_cause(err)}") from err
         seconds = time.perf_counter() - started
@@ -251,8 +253,6 @@ def topological_sort(model: Any) -> None:
             if waiting[consumer] == 0:
                 ready.append(consumer)
     if len(order) != len(nodes):
-        from compile.errors import PassError
-
         raise PassError("cast-fp16: the converted graph has a cycle")
     del model.graph.node[:]
     model.graph.node.extend(nodes[index] for index in order)
@@ -268,10 +268,6 @@ def _name_nodes(model: Any) -> None:
 def _check_runs(source: Any, path: Any, info: Any) -> None:
     """ONNX Runtime's CPU provider must load and run the FP16 graph, each output with the source's
     dtype and NaN/inf exactly where the source has them (a -inf mask is fine, an FP16 overflow is not)."""
-    from compile.backends.ort.runner import OrtRunner
-    from compile.data.generated import generate_inputs
-    from compile.errors import PassError
-    from compile.parity import describe_mismatch
 
     feeds = generate_inputs(info.inputs, 2, seed=3)
     with OrtRunner(source, optimization="extended") as runner:

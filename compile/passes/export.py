@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from compile.artifacts import ONNX, TORCH, Artifact, OnnxModel, TorchModel
-from compile.errors import CompileError, PassError, UserInputError
+from compile.backends.ort.runner import OrtRunner
+from compile.data.generated import generate_inputs
+from compile.errors import CompileError, PassError, UserInputError, error_cause
+from compile.models.outputs import flatten_outputs
+from compile.models.registry import load_torch_model
+from compile.models.spec import resolve_dynamic_sizes
+from compile.onnx_io import check_onnx, count_nodes, load_onnx, op_histogram, save_onnx, set_model_info
+from compile.parity import max_relative_error
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import InputShape
 
@@ -67,9 +74,6 @@ class ExportPass(Pass):
     options: ExportOptions
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.models.registry import load_torch_model
-        from compile.models.spec import resolve_dynamic_sizes
-
         source = self.input(inputs, TORCH, TorchModel)
         loaded = load_torch_model(source, ctx.settings.weights)
         info, size_sources = resolve_dynamic_sizes(loaded.info, self.options.input_shapes)
@@ -94,9 +98,6 @@ class ExportPass(Pass):
     def _export_once(self, loaded: LoadedModel, info: ModelInfo, examples: tuple[Any, ...], out: Path, exporter: str) -> float:
         import onnx
         import torch
-
-        from compile.errors import error_cause
-        from compile.onnx_io import check_onnx, load_onnx, save_onnx, set_model_info
 
         input_names = [spec.name for spec in info.inputs]
         kwargs: dict[str, Any] = {}
@@ -132,8 +133,6 @@ class ExportPass(Pass):
 
     def _result(self, out: Path, loaded: LoadedModel, info: ModelInfo, size_sources: dict[str, str], exporter: str,
                 error: float, attempts: list[str]) -> PassResult:
-        from compile.onnx_io import count_nodes, load_onnx, op_histogram
-
         model = load_onnx(out, load_external_data=False)
         warnings_ = list(info.warnings)
         if attempts:
@@ -260,8 +259,6 @@ def _examples(loaded: LoadedModel, info: ModelInfo) -> tuple[Any, ...]:
     the batch axis): the factory's example tensors when they have the resolved shapes, else generated ones."""
     import torch
 
-    from compile.data.generated import generate_inputs
-
     examples = tuple(_batched(t, EXPORT_BATCH) for t in loaded.example_inputs)
     wanted = [spec.concrete_shape(EXPORT_BATCH) for spec in info.inputs]
     if len(examples) == len(wanted) and all(isinstance(t, torch.Tensor) and tuple(t.shape) == shape
@@ -273,8 +270,6 @@ def _examples(loaded: LoadedModel, info: ModelInfo) -> tuple[Any, ...]:
 
 def _output_names(loaded: LoadedModel, info: ModelInfo, examples: tuple[Any, ...]) -> list[str]:
     import torch
-
-    from compile.models.outputs import flatten_outputs
 
     with torch.no_grad():
         names = list(flatten_outputs(loaded.module(*examples), info.output_names))
@@ -297,11 +292,6 @@ def _parity_error(loaded: LoadedModel, info: ModelInfo, path: Path, batch: int =
     runs only at its export batch), output by output (by name)."""
     import numpy as np
     import torch
-
-    from compile.backends.ort.runner import OrtRunner
-    from compile.data.generated import generate_inputs
-    from compile.models.outputs import flatten_outputs
-    from compile.parity import max_relative_error
 
     feeds = generate_inputs(info.inputs, batch, seed=1)
     with torch.no_grad():

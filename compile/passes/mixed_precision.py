@@ -31,9 +31,39 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compile.artifacts import ONNX, REFERENCE_KIND, Artifact, OnnxModel
+from compile.backends.ort.runner import OrtRunner
+from compile.calibration.ranges import calibrate
+from compile.data.eval_set import EvalSet, build_eval_set, data_identity
+from compile.mixed.assemble import CandidateAssembler
+from compile.mixed.keep_float import channel_counts, fill_gaps, float_islands, guard_float_layers
+from compile.mixed.overlap import data_overlap
+from compile.mixed.search import Evaluation, search_float_layers
+from compile.mixed.sensitivity import (
+    COMPUTE_OPS,
+    dequantized_weights,
+    folded_activations,
+    margin_risk,
+    output_nsr,
+    quantized_nodes,
+    rank_layers,
+    single_layer_errors,
+    top1_margins,
+)
+from compile.mixed.timing import measure_layer_timing
+from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
 from compile.passes.base import Pass, PassContext, PassResult
-from compile.passes.quantize_int8 import QuantizeInt8Options, QuantizeInt8Pass
+from compile.passes.quantize_int8 import (
+    QuantizeInt8Options,
+    QuantizeInt8Pass,
+    describe_rounding,
+    qdq_structure,
+    with_qdq_opset,
+)
+from compile.passes.validate import fitting_labels
 from compile.settings import RunSettings
+from compile.validate.compare import compare_outputs
+from compile.validate.gates import checked_gates, evaluate_gates
+from compile.validate.reference import reference_cache, reference_outputs
 
 OUTPUT_FILE = "model.mixed.onnx"
 #: How many ranked layers the report lists.
@@ -92,31 +122,16 @@ class MixedPrecisionPass(Pass):
         options = {key: value for key, value in self.options.model_dump().items() if key in int8_keys}
         layers = {*self.options.exclude_nodes, *exclude}
         if float_model is not None and layers:
-            from compile.mixed.keep_float import float_islands
-            from compile.mixed.sensitivity import COMPUTE_OPS, folded_activations
-
             layers |= {act for name in set(layers) for act in folded_activations(float_model).get(name, [])}
             layers |= set(float_islands(float_model, layers, COMPUTE_OPS))
         options["exclude_nodes"] = sorted(layers)
         return QuantizeInt8Pass(**options)
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        from compile.data.eval_set import data_identity
-
         return {"calibration": self._quantizer([]).calibration(ctx).identity(),
                 "data": data_identity(ctx.model_info(), ctx.settings.data, self.options.samples, self.options.seed)}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.calibration.ranges import calibrate
-        from compile.data.eval_set import build_eval_set
-        from compile.mixed.overlap import data_overlap
-        from compile.mixed.search import search_float_layers
-        from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
-        from compile.passes.quantize_int8 import describe_rounding, qdq_structure, with_qdq_opset
-        from compile.passes.validate import fitting_labels
-        from compile.validate.gates import checked_gates
-        from compile.validate.reference import reference_cache, reference_outputs
-
         started = time.perf_counter()
         source, opset = with_qdq_opset(self.input(inputs, ONNX, OnnxModel), ctx, self.name)  # opset >= 13
         info = ctx.model_info()
@@ -223,8 +238,6 @@ class MixedPrecisionPass(Pass):
         the few the gate may lose anyway. Without one, the first inputs, by output NSR."""
         import math
 
-        from compile.mixed.sensitivity import top1_margins
-
         count = self.options.sensitivity_samples
         threshold = gates.get("min_top1_agreement")
         if threshold is None or threshold <= 0:
@@ -238,17 +251,6 @@ class MixedPrecisionPass(Pass):
     def _rank(self, float_path: Path, int8_path: Path, data: Any, reference: dict[str, Any], ctx: PassContext,
               ranges: dict[str, tuple[float, float]], gates: dict[str, float]) -> tuple[list[str], list[dict[str, Any]], float, float]:
         """Layers in the order the search leaves them in float, with the figures behind the order."""
-        from compile.mixed.sensitivity import (
-            COMPUTE_OPS,
-            dequantized_weights,
-            margin_risk,
-            output_nsr,
-            quantized_nodes,
-            rank_layers,
-            single_layer_errors,
-        )
-        from compile.mixed.timing import measure_layer_timing
-        from compile.onnx_io import load_onnx
 
         o = self.options
         started = time.perf_counter()
@@ -309,7 +311,6 @@ def priority_order(scores: list[tuple[str, float]], savings: dict[str, float] | 
 
 def build_subset(data: Any, count: int, indices: list[int] | None = None) -> Any:
     """``count`` inputs of an eval set: the first ones, or those at ``indices``."""
-    from compile.data.eval_set import EvalSet
 
     picked = list(range(min(count, data.size))) if indices is None else list(indices)[:count]
     feeds = {name: array[picked] for name, array in data.feeds.items()}
@@ -329,25 +330,19 @@ class _Evaluator:
         self.built = 0
         import numpy as np
 
-        from compile.mixed.sensitivity import top1_margins
-
         #: Validation inputs, smallest FP32 top-1 margin first under a top-1 agreement gate (see :meth:`_run`).
         first = reference[next(iter(reference))]
         self.order = (top1_margins(first).argsort(kind="stable") if "min_top1_agreement" in gates
                       else np.arange(len(first)))
-        from compile.mixed.keep_float import channel_counts
-        from compile.onnx_io import load_onnx
 
         float_model = load_onnx(source)  # with its weights: the assembler takes float layers from it
         self.float_model = float_model
-        from compile.mixed.sensitivity import COMPUTE_OPS
 
         #: Conv/Gemm/MatMul in graph order (where gaps between float layers are looked for).
         self.compute_order = [str(n.name) for n in float_model.graph.node if n.op_type in COMPUTE_OPS and n.name]
         #: ONNX Runtime re-quantizes float Conv/Gemm fed by a DequantizeLinear (see compile/mixed/keep_float.py).
         self.guard = guard
         self.channels = channel_counts(float_model) if guard else {}
-        from compile.mixed.assemble import CandidateAssembler
 
         raw = scratch / "all-int8.raw.onnx"
         self.owner._quantizer([], float_model)._quantize(source, raw, ranges, method)
@@ -362,7 +357,6 @@ class _Evaluator:
 
     def float_set(self, layers: list[str]) -> list[str]:
         """The compute layers actually left in float for ``layers``: gaps between them filled."""
-        from compile.mixed.keep_float import fill_gaps
 
         return fill_gaps(self.compute_order, layers, self.owner.options.fill_gaps)
 
@@ -379,8 +373,6 @@ class _Evaluator:
             quantizer.finish(assembled, out, self.rounder)
             self.assembled += 1
         if self.guard:
-            from compile.mixed.keep_float import guard_float_layers
-
             guard_float_layers(out, layers, self.channels)
         if assembled is not None and self.assembly == "unchecked":
             self._check_assembly(out, quantizer, layers)
@@ -391,13 +383,9 @@ class _Evaluator:
         quantizer builds every later candidate (and this one is replaced by its build)."""
         import numpy as np
 
-        from compile.backends.ort.runner import OrtRunner
-
         built = self.scratch / "assembly-check.onnx"
         quantizer.quantize(self.source, built, self.ranges, self.method, self.rounder)
         if self.guard:
-            from compile.mixed.keep_float import guard_float_layers
-
             guard_float_layers(built, layers, self.channels)
         feed = {name: array[:8] for name, array in self.data.feeds.items()}
         with OrtRunner(assembled, optimization=self.owner.options.optimization) as a, \
@@ -414,11 +402,6 @@ class _Evaluator:
             built.unlink(missing_ok=True)
 
     def evaluate(self, layers: list[str]) -> Any:
-        from compile.backends.ort.runner import OrtRunner
-        from compile.mixed.search import Evaluation
-        from compile.validate.compare import compare_outputs
-        from compile.validate.gates import evaluate_gates
-
         started = time.perf_counter()
         path = self.build(layers) if layers else self.all_int8
         with OrtRunner(path, optimization=self.owner.options.optimization) as runner:

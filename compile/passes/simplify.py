@@ -7,7 +7,20 @@ from pathlib import Path
 from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.backends.ort.runner import OrtRunner
+from compile.data.generated import generate_inputs
+from compile.errors import error_cause
 from compile.models.spec import ModelInfo, resolve_dynamic_sizes
+from compile.onnx_io import (
+    check_onnx,
+    count_nodes,
+    load_onnx,
+    model_info_from_onnx,
+    op_histogram,
+    save_onnx,
+    set_model_info,
+)
+from compile.parity import max_relative_error
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.profiles import InputShape
 
@@ -33,16 +46,6 @@ class SimplifyPass(Pass):
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
         import onnxslim
 
-        from compile.onnx_io import (
-            check_onnx,
-            count_nodes,
-            load_onnx,
-            model_info_from_onnx,
-            op_histogram,
-            save_onnx,
-            set_model_info,
-        )
-
         source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         # Sizes of dynamic non-batch axes (profile [shapes.inputs], else recorded): an ONNX source's start here.
@@ -51,7 +54,6 @@ class SimplifyPass(Pass):
         try:
             slim = onnxslim.slim(model)
         except Exception as err:  # noqa: BLE001 - onnxslim raises whatever its passes raise
-            from compile.errors import error_cause
 
             raise self.fail(f"onnxslim failed: {error_cause(err)}") from err
         check_onnx(slim, "the simplified graph")
@@ -69,10 +71,6 @@ class SimplifyPass(Pass):
 
 
 def _output_change(before: Path, after: Path, info: ModelInfo) -> float:
-    from compile.backends.ort.runner import OrtRunner
-    from compile.data.generated import generate_inputs
-    from compile.parity import max_relative_error
-
     feeds = generate_inputs(info.inputs, CHECK_BATCH, seed=2)
     with OrtRunner(before) as ref, OrtRunner(after) as cand:
         return max_relative_error(list(ref.infer(feeds).values()), list(cand.infer(feeds).values()))

@@ -16,8 +16,24 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from compile.artifacts import TORCH, Artifact, TorchModel
+from compile.data.eval_set import EMBEDDED_IMAGES, build_eval_set, data_identity
+from compile.data.generated import generate_inputs
+from compile.data.images import load_images, scan_image_folder
+from compile.hashing import hash_file
+from compile.models.registry import load_torch_model
 from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.kinds import DENSE_SKIP, RulesOptions
+from compile.sparsity.eligibility import ineligibility
+from compile.sparsity.reconstruct import reconstruct_pruned
+from compile.sparsity.recover import _first_output, image_batches, recalibrate_batch_norm, recover
+from compile.sparsity.torch_prune import (
+    layer_macs,
+    layer_sensitivity,
+    masks_hold,
+    prune_module,
+    select_by_sensitivity,
+    torch_layers,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,18 +84,12 @@ class SparsifyPass(Pass):
         return None if settings.sparsity == "2:4" else DENSE_SKIP
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        from compile.data.eval_set import EMBEDDED_IMAGES, data_identity
-
         info = ctx.model_info()
         calib = ctx.settings.calib or EMBEDDED_IMAGES
         return {"recover_data": data_identity(info, calib, self.options.recover_images, self.options.seed),
                 "eval_data": data_identity(info, ctx.settings.data, self.options.eval_samples, 0)}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.hashing import hash_file
-        from compile.models.registry import load_torch_model
-        from compile.sparsity.torch_prune import layer_macs, masks_hold, prune_module
-
         source = self.input(inputs, TORCH, TorchModel)
         loaded = load_torch_model(source, ctx.settings.weights)
         teacher = loaded.module
@@ -135,9 +145,6 @@ class SparsifyPass(Pass):
 
         import torch
 
-        from compile.sparsity.eligibility import ineligibility
-        from compile.sparsity.torch_prune import layer_sensitivity, select_by_sensitivity, torch_layers
-
         started = time.perf_counter()
         layers = torch_layers(module)
         rules = self.options.rules()
@@ -181,8 +188,6 @@ def _summary(layers: list[dict[str, Any]], macs: dict[str, int]) -> dict[str, An
 
 
 def _evaluation_set(info: ModelInfo, ctx: PassContext, samples: int) -> tuple[dict[str, np.ndarray], list[int] | None, str]:
-    from compile.data.eval_set import build_eval_set
-
     data = build_eval_set(info, ctx.settings.data, samples)
     return data.feeds, data.labels, data.description
 
@@ -190,8 +195,6 @@ def _evaluation_set(info: ModelInfo, ctx: PassContext, samples: int) -> tuple[di
 def _predict(module: torch.nn.Module, feeds: dict[str, np.ndarray]) -> np.ndarray:
     import numpy as np
     import torch
-
-    from compile.sparsity.recover import _first_output
 
     arrays = list(feeds.values())
     outputs = []
@@ -221,13 +224,8 @@ def _recovery_batches(loaded: LoadedModel, ctx: PassContext,
     """(step -> augmented batch, the data as plain batches, a description)."""
     import torch
 
-    from compile.sparsity.recover import image_batches
-
     info = loaded.info
     if info.is_image_model:
-        from compile.data.eval_set import EMBEDDED_IMAGES
-        from compile.data.images import load_images, scan_image_folder
-
         assert info.preprocessing is not None
         root = ctx.settings.calib or EMBEDDED_IMAGES
         folder = scan_image_folder(root).take(options.recover_images)
@@ -237,7 +235,6 @@ def _recovery_batches(loaded: LoadedModel, ctx: PassContext,
         plain: list[tuple[torch.Tensor, ...]] = [(tensor[i:i + options.recover_batch_size],)
                                                  for i in range(0, len(tensor), options.recover_batch_size)]
         return image_batches(tensor, options.recover_batch_size, options.seed), plain, described
-    from compile.data.generated import generate_inputs
 
     def draw(step: int) -> tuple[torch.Tensor, ...]:
         feeds = generate_inputs(info.inputs, options.recover_batch_size, seed=options.seed + step)
@@ -251,9 +248,6 @@ def _recover(student: torch.nn.Module, teacher: torch.nn.Module, masks: dict[str
     import time
 
     import torch
-
-    from compile.sparsity.reconstruct import reconstruct_pruned
-    from compile.sparsity.recover import recalibrate_batch_norm, recover
 
     torch.manual_seed(options.seed)
     started = time.perf_counter()

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from compile.artifacts import ONNX, TORCH, Artifact, OnnxModel, TorchModel
+from compile.onnx_io import load_onnx, save_onnx
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import RulesOptions, SparsityRulesPass
+from compile.sparsity.onnx_prune import prune_onnx
 
 OUTPUT_FILE = "model.sparse.onnx"
 #: Said (and warned) when the target runs 2:4 weights with dense kernels.
@@ -34,9 +36,6 @@ class SparsifyOnnxPass(SparsityRulesPass):
         return {"record_only": _pruned_in_torch(ctx)}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.onnx_io import load_onnx, save_onnx
-        from compile.sparsity.onnx_prune import prune_onnx
-
         source = self.input(inputs, ONNX, OnnxModel)
         model = load_onnx(source.path)
         record_only = _pruned_in_torch(ctx)

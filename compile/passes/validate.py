@@ -9,9 +9,12 @@ import numpy as np
 from pydantic import Field
 
 from compile.artifacts import REFERENCE_KIND, RUNTIME, Artifact, RuntimeArtifact
+from compile.backends import make_runner
+from compile.data.eval_set import build_eval_set, data_identity
 from compile.errors import UserInputError
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 from compile.validate.compare import compare_outputs, non_finite_warning
+from compile.validate.reference import reference_cache, reference_outputs, run_batched
 
 __all__ = ["ValidatePass", "ValidateOptions", "class_count", "compare_outputs", "fitting_labels"]
 
@@ -45,16 +48,10 @@ class ValidatePass(Pass):
         return tuple(sorted({f"{key.partition('.')[0]}.*" if "." in key else key for key in metrics}))
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        from compile.data.eval_set import data_identity
-
         info = ctx.model_info()
         return {"data": data_identity(info, ctx.settings.data, self.options.samples, self.options.seed)}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.backends import make_runner
-        from compile.data.eval_set import build_eval_set
-        from compile.validate.reference import reference_cache, reference_outputs, run_batched
-
         candidate = self.input(inputs, RUNTIME, RuntimeArtifact)
         info = ctx.model_info()
         data = build_eval_set(info, ctx.settings.data, self.options.samples, self.options.seed)

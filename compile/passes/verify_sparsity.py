@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
+from compile.onnx_io import load_onnx
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import SparsityRulesPass
+from compile.sparsity.verify import verify_sparsity
 
 MAX_LISTED = 5
 
@@ -24,9 +26,6 @@ class VerifySparsityPass(SparsityRulesPass):
     metrics = ("sparse_share_of_eligible_macs", "sparse_share_of_non_depthwise_macs", "sparse_share_of_all_macs")
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.onnx_io import load_onnx
-        from compile.sparsity.verify import verify_sparsity
-
         source = self.input(inputs, ONNX, OnnxModel)
         table = verify_sparsity(load_onnx(source.path), self.options.rules())
         if table.broken:

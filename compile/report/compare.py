@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compile.errors import UserInputError
+from compile.analyze.api import AnalyzeRequest, analyze
+from compile.artifacts import RuntimeArtifact, find_sidecar
+from compile.backends import make_runner
+from compile.bench.interleave import measure_interleaved
+from compile.bench.machine import machine_info
+from compile.data.generated import generate_inputs
+from compile.errors import CompileError, UserInputError
 from compile.fsutil import ensure_writable_dir, write_json_atomic, write_text_atomic
+from compile.models.spec import InputSpec
+from compile.report.html import render_compare_html
 from compile.report.svg import Point
+from compile.validate.baseline import load_report
 
 
 @dataclass
@@ -47,8 +56,6 @@ class Variant:
 
 
 def load_variants(run_dirs: list[Path]) -> list[Variant]:
-    from compile.validate.baseline import load_report
-
     if not run_dirs:
         raise UserInputError("give at least one run directory to compare")
     variants = []
@@ -72,8 +79,6 @@ def final_artifact(variant: Variant) -> Path | None:
 
 def count_flops(variant: Variant) -> int | None:
     """FLOPs at batch 1 of the variant's final ONNX artifact (None for engines or unreadable files)."""
-    from compile.analyze.api import AnalyzeRequest, analyze
-    from compile.errors import CompileError
 
     path = final_artifact(variant)
     if path is None or path.suffix != ".onnx":
@@ -88,12 +93,6 @@ def remeasure_variants(variants: list[Variant], rounds: int, iterations: int, lo
     """Time every variant's artifact again at batch 1, alternating blocks in one process."""
     import contextlib
     import functools
-
-    from compile.artifacts import RuntimeArtifact, find_sidecar
-    from compile.backends import make_runner
-    from compile.bench.interleave import measure_interleaved
-    from compile.data.generated import generate_inputs
-    from compile.models.spec import InputSpec
 
     with contextlib.ExitStack() as stack:
         steps: dict[str, Callable[[], Any]] = {}
@@ -150,8 +149,6 @@ def render_markdown(variants: list[Variant], remeasured: bool) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table_rows(variants)]
     if remeasured:
-        from compile.bench.machine import machine_info
-
         info = machine_info()
         libs = ", ".join(f"{k} {v}" for k, v in (info.get("libraries") or {}).items())
         note = (f"latency re-measured now in alternating blocks (batch 1, one process, spinning off) on {info['cpu']} "
@@ -180,8 +177,6 @@ def points(variants: list[Variant]) -> tuple[list[Point], str]:
 
 
 def render_html(variants: list[Variant], remeasured: bool) -> str:
-    from compile.report.html import render_compare_html
-
     pts, label = points(variants)
     return render_compare_html("compile compare", HEADERS, [[str(c).replace("**", "") for c in row] for row in table_rows(variants)],
                                pts, label)

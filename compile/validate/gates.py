@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.errors import UserInputError
 from compile.profiles import GATE_NAME
+from compile.validate.compare import compare_outputs
 
 #: What became of a gate: "skipped" when this run did not measure its metric.
 Verdict = Literal["pass", "fail", "skipped", "inconclusive"]
@@ -162,7 +163,6 @@ def checked_gates(thresholds: dict[str, float], reference: dict[str, Any], label
     """The gates validation will check (not skip) for outputs shaped like ``reference``: those whose
     metric :func:`compare_outputs` measures for them. Anything judging candidates before validation
     (the mixed-precision search) uses this, so it is never held to a gate validation skips."""
-    from compile.validate.compare import compare_outputs
 
     _, measured = compare_outputs(reference, reference, labels, confidence, resamples=10, seed=seed)
     return {name: threshold for name, threshold in thresholds.items() if gate_metric(name) in measured}

@@ -12,8 +12,13 @@ import numpy as np
 
 from compile.artifacts import Artifact, OnnxModel, TorchModel
 from compile.backends.base import Runner
+from compile.backends.ort.runner import OrtRunner
+from compile.calibration.cache import user_cache_folder
 from compile.data.eval_set import EvalSet
 from compile.fsutil import cache_arrays, read_cached_arrays
+from compile.hashing import hash_file, hash_json
+from compile.models.outputs import flatten_outputs
+from compile.models.registry import load_torch_model
 
 BATCH = 16
 
@@ -40,15 +45,12 @@ def reference_outputs(reference: Artifact, data: EvalSet, weights: Path | None =
 
 def reference_cache(run_dir: Path) -> Path:
     """The shared reference-output cache folder (the run's own folder when the user cache is not writable)."""
-    from compile.calibration.cache import user_cache_folder
 
     return user_cache_folder("reference", run_dir / ".reference-cache")
 
 
 def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
     import hashlib
-
-    from compile.hashing import hash_file, hash_json
 
     digest = hashlib.sha256()
     for name in sorted(data.feeds):
@@ -73,9 +75,6 @@ def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -
     """Every output the model returns (tuples, lists, dicts, nested), named as the export names them."""
     import torch
 
-    from compile.models.outputs import flatten_outputs
-    from compile.models.registry import load_torch_model
-
     loaded = load_torch_model(reference, weights)
     names = [spec.name for spec in loaded.info.inputs]
     chunks: list[dict[str, np.ndarray]] = []
@@ -87,8 +86,6 @@ def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -
 
 
 def run_batched_onnx(path: Path, data: EvalSet) -> dict[str, np.ndarray]:
-    from compile.backends.ort.runner import OrtRunner
-
     with OrtRunner(path, optimization="extended") as runner:
         return run_batched(runner, data)
 

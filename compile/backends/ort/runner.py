@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compile.backends.base import Runner
+from compile.backends.ort.hardware import isa_mismatch
 from compile.errors import OnnxModelError, error_cause
 
 if TYPE_CHECKING:
@@ -99,8 +100,6 @@ class OrtRunner(Runner):
 
 
 def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> OrtRunner:
-    from compile.backends.ort.hardware import isa_mismatch
-
     sidecar = artifact.read_sidecar()
     if (why := isa_mismatch(sidecar.get("isa"))) is not None:
         raise OnnxModelError(f"cannot run {artifact.path.name}: {why}")
