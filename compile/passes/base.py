@@ -51,6 +51,13 @@ class PassContext:
             self.info = load_torch_model(source, self.settings.weights).info
         return self.info
 
+    @property
+    def precision(self) -> str:
+        """The run's precision, resolved once by the driver from ``--precision`` and the profile's default."""
+        if self.settings.precision is None:
+            raise PassError("the run's precision is not resolved: passes run inside a driver, which resolves it")
+        return self.settings.precision
+
     def output_path(self, filename: str) -> Path:
         """Where the pass writes an output file; the pipeline moves it into the run dir on success."""
         return self.work_dir / filename

@@ -8,8 +8,6 @@ from pydantic import Field
 
 from compile.artifacts import RUNTIME, Artifact, RuntimeArtifact
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
-from compile.profiles import Profile
-from compile.settings import RunSettings
 
 
 class BenchmarkOptions(PassOptions):
@@ -44,17 +42,6 @@ class BenchmarkPass(Pass):
         from compile.bench.suite import HEADLINE
 
         return (*HEADLINE, *(f"{name}_b*" for name in HEADLINE))
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        b = profile.benchmark
-        resolved = {"batch_sizes": profile.shapes.batch_sizes, "mode": b.mode, "warmup": b.warmup,
-                    "iterations": b.iterations, "repeats": b.repeats, "duration_s": b.duration_s,
-                    "budget_s": b.budget_s, "target_interval_pct": b.target_interval_pct, "min_runs": b.min_runs,
-                    "threads": b.threads, **entry_options}
-        if settings.bench_budget is not None:  # --bench-budget: adaptive timing within that many seconds
-            resolved.update(mode="adaptive", budget_s=settings.bench_budget)
-        return resolved
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
         from compile.bench.machine import machine_info

@@ -111,7 +111,7 @@ class BuildTrtPass(Pass):
         model = load_onnx(source.path, load_external_data=False)
         detected = graph_precision(model)
         carried = source.precision if source.precision != "fp32" else detected
-        precision = ctx.settings.precision or profile.precision.default
+        precision = ctx.precision  # resolved once, by the driver
         sparsity = ctx.settings.sparsity if ctx.settings.sparsity != "dense" else source.sparsity
         # On a Jetson CUDA's name is "Orin" for every module: the module names the cache.
         cache = timing_cache_path(gpu.jetson_module or gpu.name, gpu.compute_capability, version)

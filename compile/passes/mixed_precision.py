@@ -95,8 +95,6 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     #: ONNX Runtime optimisation level candidates are measured at (default: the profile's build level, so the
     #: search sees the kernels, and the rounding, that the validated artifact will run).
     optimization: Literal["basic", "extended", "all"] = "extended"
-    #: Keep ONNX Runtime's CPU kernels from re-quantizing the layers left in float (:mod:`compile.mixed.keep_float`).
-    guard_float_layers: bool = False
 
 
 class MixedPrecisionPass(Pass):

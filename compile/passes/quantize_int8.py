@@ -32,7 +32,6 @@ from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.errors import PassError
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import CalibratedPass, CalibrationOptions
-from compile.profiles import Profile
 from compile.settings import RunSettings
 
 if TYPE_CHECKING:
@@ -58,6 +57,8 @@ class QuantizeInt8Options(CalibrationOptions):
     op_types: list[str] | None = None
     #: Node names left in float.
     exclude_nodes: list[str] = Field(default_factory=list)
+    #: Keep ONNX Runtime's CPU kernels from re-quantizing the nodes left in float (:mod:`compile.mixed.keep_float`).
+    guard_float_layers: bool = False
     #: Drop the Q/DQ pair on graph outputs: rounding the logits to 8 bits flips near-tied top-1 classes
     #: and saves nothing (the last op still reads INT8 inputs).
     float_outputs: bool = True
@@ -80,17 +81,6 @@ class QuantizeInt8Pass(CalibratedPass):
     Options = QuantizeInt8Options
     options: QuantizeInt8Options
     metrics = ("calibration_images", "calibration_skipped", "calibration_seconds")
-
-    @classmethod
-    def resolve_options(cls, entry_options: dict[str, Any], profile: Profile, settings: RunSettings) -> dict[str, Any]:
-        calib = profile.calibration
-        resolved: dict[str, Any] = {"convention": profile.precision.int8_convention, "method": calib.method,
-                                    "percentile": calib.percentile, "size": calib.size, "batch_size": calib.batch_size,
-                                    "weight_rounding": calib.weight_rounding, "rounding_samples": calib.rounding_samples,
-                                    **entry_options}
-        overrides = {"method": settings.calib_method, "percentile": settings.calib_percentile, "size": settings.calib_size}
-        resolved.update({key: value for key, value in overrides.items() if value is not None})
-        return resolved
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "int8" else f"precision is {settings.precision}, not int8"
@@ -128,7 +118,7 @@ class QuantizeInt8Pass(CalibratedPass):
         save_onnx(quantized, out)
         if float_nodes:
             finish["exclude_nodes"] = float_nodes
-            if ctx.profile.backend == "onnxruntime":
+            if self.options.guard_float_layers:
                 from compile.mixed.keep_float import channel_counts, guard_float_layers
 
                 finish["float_inputs_guarded"] = guard_float_layers(out, float_nodes, channel_counts(original))
