@@ -17,7 +17,6 @@ from compile.bench.latency import LatencyStats, measure
 if TYPE_CHECKING:
     from compile.artifacts import RuntimeArtifact
     from compile.models.spec import ModelInfo
-    from compile.profiles import Benchmark
 
 #: Figures of the first batch size that become gate metrics (``max_p99_ms``, ``min_throughput_ips``...);
 #: ``interval_pct`` (the median's 95% interval, in % of it) only under adaptive timing.
@@ -40,12 +39,6 @@ class BenchSettings:
     budget_s: float = 15.0
     target_interval_pct: float = 2.0
     min_runs: int = 20
-
-    @classmethod
-    def from_profile(cls, benchmark: Benchmark, batch_sizes: list[int] | tuple[int, ...]) -> BenchSettings:
-        b = benchmark
-        return cls(tuple(batch_sizes), b.warmup, b.iterations, b.repeats, b.duration_s, b.threads, b.mode,
-                   b.budget_s, b.target_interval_pct, b.min_runs)
 
 
 def latency_metrics(results: list[LatencyStats]) -> dict[str, float]:
