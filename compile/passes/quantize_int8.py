@@ -14,6 +14,12 @@ and method), so changing the convention or the op selection does not recalibrate
 integers are then re-chosen by GPTQ for the same scales (:mod:`compile.rounding`; profile
 ``calibration.weight_rounding``): on EfficientNet-Lite0 it cuts the INT8 model's output error 3x.
 
+Transformer-like graphs (:func:`compile.quantize.recipe.graph_family`) get their own recipe, in both
+conventions: Q/DQ on the inputs of MatMul/Gemm only (outputs, LayerNorm, Softmax, GELU, residual Adds
+and the embedding Gather in float), after SmoothQuant with ``alpha`` and activation range chosen per
+layer by simulated INT8 error (:mod:`compile.quantize`). ``int8_mode = "dynamic"`` instead runs ONNX
+Runtime's dynamic INT8 (``onnxruntime-cpu`` only). The CNN path is unchanged.
+
 Per-channel Q/DQ (the ``axis`` attribute of Quantize/DequantizeLinear) needs opset 13: an older graph
 is first converted with ONNX's version converter (recorded as ``opset: {from, to}``); one the converter
 cannot upgrade is refused before anything is quantized.
@@ -36,6 +42,7 @@ from compile.settings import RunSettings
 
 if TYPE_CHECKING:
     from compile.calibration.joins import MixedRangeJoin
+    from compile.quantize.recipe import StaticPlan
     from compile.rounding.apply import WeightRounder
 
 OUTPUT_FILE = "model.int8.onnx"
@@ -46,6 +53,10 @@ TENSORRT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "Av
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 #: Op types a warning names before "and N more".
 MAX_LISTED_OPS = 8
+#: Record fields the report's ``quantization`` section carries.
+REPORTED = ("precision", "convention", "int8_mode", "graph", "recipe", "smooth_quant", "calibration", "quantize_seconds",
+            "weight_rounding", "quantize_linear", "dequantize_linear", "quantized_ops", "quantized_layers", "float_joins",
+            "opset")
 
 
 class QuantizeInt8Options(CalibrationOptions):
@@ -69,12 +80,28 @@ class QuantizeInt8Options(CalibrationOptions):
     #: A Concat (or Where) whose inputs' calibrated spans differ by more than this factor stays in float:
     #: one shared scale would flatten the narrow input (:mod:`compile.calibration.joins`). ``None``: never.
     join_range_factor: float | None = Field(default=8.0, gt=1.0)
+    #: "static": Q/DQ from calibrated ranges (every backend); "dynamic": ONNX Runtime's dynamic INT8 (INT8
+    #: weights, each MatMul input quantized per call from its own range; onnxruntime-cpu convention only).
+    int8_mode: Literal["static", "dynamic"] = "static"
+    #: The transformer recipe (MatMul/Gemm inputs only, their outputs in float, SmoothQuant and per-layer
+    #: ranges): "auto" on transformer-like graphs, "on" for any graph, "off" never.
+    transformer_recipe: Literal["auto", "on", "off"] = "auto"
+    #: SmoothQuant within the transformer recipe (off: only the per-layer activation ranges are searched).
+    smooth_quant: bool = True
+    #: SmoothQuant's alpha for every layer; ``None``: alpha (or none) and the activation range are chosen per
+    #: layer by simulated INT8 error (:mod:`compile.quantize.search`).
+    smooth_alpha: float | None = Field(default=None, gt=0.0, lt=1.0)
+    #: Activation rows per layer (spread over the calibration inputs) the per-layer search measures.
+    smooth_rows: int = Field(default=1024, ge=16)
+    #: No Q/DQ on the outputs of MatMul/Gemm (set by the transformer recipe): a transformer's residual stream
+    #: has a range one INT8 scale cannot hold.
+    float_layer_outputs: bool = False
 
 
 class QuantizeInt8Pass(CalibratedPass):
     name = "quantize-int8"
-    #: 3: GPTQ keeps the zeros of 2:4 layers; Concat/Where of far-apart ranges in float.
-    version = "3"
+    #: 3: GPTQ keeps the zeros of 2:4 layers; Concat/Where of far-apart ranges in float. 4: transformer recipe.
+    version = "4"
     description = "INT8 post-training quantization with explicit Q/DQ (ONNX Runtime quantize_static, per-channel weights)."
     consumes = (ONNX,)
     produces = ONNX
@@ -95,19 +122,32 @@ class QuantizeInt8Pass(CalibratedPass):
             save_onnx,
             set_model_info,
         )
+        from compile.quantize.recipe import graph_family, override_ranges
 
         source, opset = with_qdq_opset(self.input(inputs, ONNX, OnnxModel), ctx, self.name)
         original = load_onnx(source.path, load_external_data=False)
         info = model_info_from_onnx(original, source.path.stem)
-        calib = calibrate(source.path, self.calibration(ctx), self.options.method, self.options.percentile,
+        family = graph_family(original)
+        transformer = self.options.transformer_recipe == "on" or (self.options.transformer_recipe == "auto" and family == "transformer")
+        if self.options.int8_mode == "dynamic":
+            return self._run_dynamic(source, original, info, ctx, family, opset)
+        started = time.perf_counter()
+        model_path, plan = source.path, None
+        if transformer:
+            plan = self.prepare_transformer(source.path, ctx)
+            model_path = plan.model
+            ctx.log(f"  transformer recipe: {describe_plan(plan.record)}")
+        calib = calibrate(model_path, self.calibration(ctx), self.options.method, self.options.percentile,
                           ctx.run_dir / ".calibration-cache", ctx.log)
         ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
                 f"{len(calib.stats.skipped)} skipped, method {calib.method}")
+        ranges = calib.entry.ranges_path
+        if plan is not None:
+            ranges = override_ranges(ranges, plan.ranges, ctx.output_path("ranges") / "ranges.json")
         out = ctx.output_path(OUTPUT_FILE)
-        rounder = self.weight_rounder(source.path, ctx)
-        started = time.perf_counter()
-        quantizer, float_nodes = self._with_exclusions(original)
-        quantized, finish = quantizer.quantize(source.path, out, calib.entry.ranges_path, calib.method, rounder)
+        rounder = self.weight_rounder(model_path, ctx)
+        quantizer, float_nodes = (self.for_transformer() if transformer else self)._with_exclusions(original)
+        quantized, finish = quantizer.quantize(model_path, out, ranges, calib.method, rounder)
         quantize_seconds = time.perf_counter() - started
         ctx.log(f"  weight rounding: {describe_rounding(finish['weight_rounding'])}")
         for join in finish["float_joins"]:
@@ -128,6 +168,10 @@ class QuantizeInt8Pass(CalibratedPass):
         record = {
             "precision": "int8",
             "convention": self.options.convention,
+            "int8_mode": "static",
+            "graph": family,
+            "recipe": "transformer" if transformer else "default",
+            **({"smooth_quant": plan.record} if plan is not None else {}),
             "calibration": calib.to_record(),
             "quantize_seconds": round(quantize_seconds, 3),
             "nodes_before": count_nodes(original),
@@ -137,10 +181,7 @@ class QuantizeInt8Pass(CalibratedPass):
             **finish,
             "ops_after": op_histogram(quantized),
         }
-        report = {"quantization": {key: record[key] for key in ("precision", "convention", "calibration", "quantize_seconds",
-                                                               "weight_rounding", "quantize_linear", "dequantize_linear",
-                                                               "quantized_ops", "quantized_layers", "float_joins", "opset")
-                                   if key in record}}
+        report = {"quantization": {key: record[key] for key in REPORTED if key in record}}
         metrics = {"calibration_images": float(calib.stats.used), "calibration_skipped": float(len(calib.stats.skipped)),
                    "calibration_seconds": calib.seconds}
         warnings = []
@@ -153,6 +194,52 @@ class QuantizeInt8Pass(CalibratedPass):
             warnings.append(f"calibrated on {calib.stats.used} inputs, fewer than the {self.options.size} asked for")
         return PassResult(OnnxModel(path=out, precision="int8", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
+
+    def for_transformer(self) -> QuantizeInt8Pass:
+        """This pass with the transformer recipe's op selection: MatMul/Gemm inputs only, their outputs in float."""
+        from compile.quantize.recipe import TRANSFORMER_OPS
+
+        return QuantizeInt8Pass(**{**self.options.model_dump(), "op_types": self.options.op_types or list(TRANSFORMER_OPS),
+                                   "float_layer_outputs": True})
+
+    def prepare_transformer(self, source: Path, ctx: PassContext) -> StaticPlan:
+        """SmoothQuant and the per-layer activation ranges for ``source`` (a model file in the work folder)."""
+        from compile.calibration.source import CalibrationStats
+        from compile.quantize.recipe import prepare_static
+
+        out = ctx.output_path("smoothquant") / source.name  # same name: the model info falls back on it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return prepare_static(source, out, self.calibration(ctx).batches(CalibrationStats()), self.options.size,
+                              symmetric=self.options.convention == "tensorrt", alpha=self.options.smooth_alpha,
+                              rows=self.options.smooth_rows, smooth=self.options.smooth_quant)
+
+    def _run_dynamic(self, source: OnnxModel, original: Any, info: Any, ctx: PassContext, family: str,
+                     opset: dict[str, int] | None) -> PassResult:
+        """ONNX Runtime's dynamic INT8: MatMul weights INT8 per channel, activations quantized per call."""
+        from compile.onnx_io import count_nodes, load_onnx, op_histogram, save_onnx, set_model_info
+        from compile.quantize.dynamic import dynamic_structure, quantize_dynamic_int8
+
+        if self.options.convention != "onnxruntime-cpu":
+            raise PassError(f"{self.name}: int8_mode = \"dynamic\" runs on ONNX Runtime's CPU kernels only; the "
+                            f"{self.options.convention} convention needs static Q/DQ (int8_mode = \"static\")")
+        out = ctx.output_path(OUTPUT_FILE)
+        started = time.perf_counter()
+        quantize_dynamic_int8(source.path, out, self.options.per_channel, self.options.op_types, self.options.exclude_nodes)
+        seconds = time.perf_counter() - started
+        quantized = load_onnx(out)
+        set_model_info(quantized, info)
+        save_onnx(quantized, out)
+        structure = dynamic_structure(quantized)
+        ctx.log(f"  dynamic INT8: {structure['quantized_layers']} layers with INT8 weights ({seconds:.1f}s)")
+        record = {"precision": "int8", "convention": self.options.convention, "int8_mode": "dynamic", "graph": family,
+                  "recipe": "dynamic", "quantize_seconds": round(seconds, 3), "weight_rounding": {"method": "nearest"},
+                  "nodes_before": count_nodes(original), "nodes_after": count_nodes(quantized), **structure,
+                  **({"opset": opset} if opset else {}), "ops_after": op_histogram(quantized)}
+        report = {"quantization": {key: record[key] for key in REPORTED if key in record}}
+        warnings = [] if structure["quantized_layers"] else [nothing_quantized(original, self.options.convention)]
+        return PassResult(OnnxModel(path=out, precision="int8", sparsity=source.sparsity), record=record, report=report,
+                          metrics={"calibration_images": 0.0, "calibration_skipped": 0.0, "calibration_seconds": 0.0},
+                          warnings=warnings)
 
     def _with_exclusions(self, float_model: Any) -> tuple[QuantizeInt8Pass, list[str]]:
         """This pass, with ``exclude_nodes`` extended by the activations the quantizer would fold into them
@@ -213,6 +300,8 @@ class QuantizeInt8Pass(CalibratedPass):
         from onnxruntime.quantization import QuantFormat, QuantType
 
         extra: dict[str, Any] = {"WeightSymmetric": True, "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}}
+        if self.options.float_layer_outputs:
+            extra["OpTypesToExcludeOutputQuantization"] = ["MatMul", "Gemm"]
         op_types: list[str] | None
         if self.options.convention == "tensorrt":
             activation = QuantType.QInt8
@@ -301,6 +390,16 @@ def nothing_quantized(model: Any, convention: str) -> str:
     listed = ", ".join(ops[:MAX_LISTED_OPS]) + (f" and {len(ops) - MAX_LISTED_OPS} more" if len(ops) > MAX_LISTED_OPS else "")
     return (f"no layer was quantized: none of the model's ops ({listed}) has INT8 support under the {convention} "
             "convention (or all were excluded); the INT8 artifact computes in FP32")
+
+
+def describe_plan(record: dict[str, Any]) -> str:
+    """One log line for the transformer recipe's SmoothQuant record."""
+    if record.get("method") != "smoothquant":
+        return f"MatMul/Gemm inputs only ({record.get('why', 'no smoothing')})"
+    error = record.get("simulated_error", {})
+    return (f"MatMul/Gemm inputs only; SmoothQuant on {record.get('smoothed_groups', 0)} of {record.get('groups', 0)} layer "
+            f"inputs (alpha {record.get('alpha')}), {record.get('clipped_ranges', 0)} clipped ranges; simulated layer "
+            f"error {error.get('plain')} -> {error.get('chosen')}")
 
 
 def describe_rounding(record: dict[str, Any]) -> str:
