@@ -186,3 +186,15 @@ def test_same_npz_for_calib_and_data_overlaps_and_split_keeps_them_apart(tmp_pat
     assert "3 of 5 validation samples" in (data_overlap(info, shared, None, calib, 8) or "")
     with pytest.raises(UserInputError, match="cannot take the first 20 of 20 samples"):
         split_data(data, tmp_path / "x", 20)
+
+
+def test_run_with_a_mismatched_calib_npz_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from compile.cli.main import main
+
+    model = tiny_encoder(tmp_path / "encoder.onnx")
+    bad = _npz(tmp_path / "calib.npz", **{**token_arrays(4), "attention_mask": np.ones((4, SEQUENCE), np.float32)})
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(model), "-p", "cpu", "--precision", "int8", "--calib", str(bad), "--out", str(tmp_path / "r"), "-q"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"--calib {bad}: input 'attention_mask' expects int64 (N, sequence), got float32 (4, 16)" in err

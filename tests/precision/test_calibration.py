@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compile.calibration.ranges import calibrate
@@ -116,3 +117,29 @@ def test_calib_folder_for_non_image_model_is_a_user_error(tmp_path: Path) -> Non
     folder = _image_folder(tmp_path / "imgs", good=2)
     with pytest.raises(UserInputError, match="--calib .* is read as an image folder, but feature_mlp takes x .*give an .npz file"):
         run_precision_pass(QuantizeInt8Pass(size=4), model, tmp_path, "int8", calib=folder)
+
+
+def test_a_calibrator_failure_is_one_pass_error(tmp_path: Path) -> None:
+    """ONNX Runtime's entropy calibrator cannot histogram a tensor spanning float32's range (a BERT attention
+    mask filled with finfo.min): a one-line PassError naming the method, not a traceback."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from compile.errors import PassError
+    from compile.models.spec import InputSpec, ModelInfo
+    from compile.onnx_io import set_model_info
+
+    nodes = [helper.make_node("Mul", ["x", "huge"], ["masked"], name="mask"),
+             helper.make_node("Softmax", ["masked"], ["y"], axis=-1, name="softmax")]
+    graph = helper.make_graph(nodes, "mask", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+                              initializer=[numpy_helper.from_array(np.float32(3.0e38).reshape(()), "huge")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    set_model_info(model, ModelInfo(name="mask", inputs=(InputSpec("x", ("batch", 8), "float32", -1.0, 1.0),), task="other"))
+    path = tmp_path / "mask.onnx"
+    onnx.save(model, str(path))
+    source = CalibrationSource(read_model_info(path), None, size=4, batch_size=4)
+    with pytest.raises(PassError, match="entropy calibrator failed at batch 0: .*another --calib-method") as err:
+        calibrate(path, source, "entropy", 99.99, tmp_path / "fallback", log=lambda line: None)
+    assert "\n" not in str(err.value)
