@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from compile.errors import UserInputError
+from compile.errors import UserInputError, error_cause
+from compile.hashing import hash_file, hash_json
 from compile.models.spec import InputSpec
 
 LABELS = "labels"
@@ -274,8 +275,6 @@ class ArrayData:
             except StopIteration:
                 return
             except Exception as err:  # noqa: BLE001 - the user's code may raise anything: one line names it
-                from compile.errors import error_cause
-
                 raise UserInputError(f"data loader {ref} failed at batch {index}: {error_cause(err, 300)}") from err
             where = f"{self.role} loader {ref} (batch {index})"
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Mapping):
@@ -334,8 +333,6 @@ class ArrayData:
     def identity(self, limit: int | None = None) -> dict[str, Any]:
         """What the data is, by content, for cache keys: the files' hashes (a loader's: the samples it
         yields, so a loader is run to the ``limit``), and the limit."""
-        from compile.hashing import hash_file, hash_json
-
         if self.kind != "loader":
             return {"kind": self.kind, "files": hash_json([hash_file(path) for path in self.files()]), "limit": limit,
                     "inputs": [spec.name for spec in self.specs]}

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from compile.data.arrays import array_kind, npz_count
+from compile.data.images import scan_image_folder
 from compile.errors import UserInputError
 
 
@@ -31,6 +32,4 @@ def check_data_path(ref: Path, role: str = "--data") -> None:
             raise UserInputError(f"{role}: data loader '{ref}' not found: no module {module} "
                                  "(expected package.module:function, or an existing path)")
     else:
-        from compile.data.images import scan_image_folder
-
         scan_image_folder(ref)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compile.data.arrays import load_npz
 from compile.errors import UserInputError
 
 
@@ -41,8 +42,6 @@ def split_labeled_folder(data: Path, into: Path, first: int, names: tuple[str, s
 
 def split_npz(data: Path, into: Path, first: int, names: tuple[str, str] = ("calib", "eval")) -> tuple[Path, Path]:
     """``into/<names[0]>.npz``: samples ``[0, first)`` of every array of ``data``; ``into/<names[1]>.npz``: the rest."""
-    from compile.data.arrays import load_npz
-
     arrays = load_npz(data)
     counts = {array.shape[0] if array.ndim else 0 for array in arrays.values()}
     if len(counts) != 1:

@@ -11,6 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from compile.calibration.ranges import quiet_ort
+from compile.errors import PassError, error_cause
+
 #: Ops ONNX Runtime's dynamic quantizer handles that this tool selects by default.
 DYNAMIC_OPS = ("MatMul",)
 #: What the dynamic quantizer writes for a quantized layer.
@@ -23,9 +26,6 @@ def quantize_dynamic_int8(source: Path, out: Path, per_channel: bool, op_types: 
 
     Raises PassError with the quantizer's cause when it fails."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from compile.calibration.ranges import quiet_ort
-    from compile.errors import PassError, error_cause
 
     try:
         with quiet_ort():

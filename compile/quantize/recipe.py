@@ -22,6 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from compile.onnx_io import load_onnx, save_onnx
+from compile.quantize.search import ALPHAS, choose
+from compile.quantize.smoothquant import channel_stats, smooth_groups, smooth_model
+
 Family = Literal["transformer", "cnn-or-other"]
 #: Ops quantized on transformer-like graphs: the layers with weights.
 TRANSFORMER_OPS = ("MatMul", "Gemm")
@@ -56,10 +60,6 @@ def prepare_static(source: Path, out: Path, batches: Any, limit: int, symmetric:
     a number: that ``alpha`` for every group, full ranges. ``smooth`` False: the model is left as it is
     (only the range fractions are searched). Returns the plan (``out`` holds the model to use)."""
     from onnx import numpy_helper
-
-    from compile.onnx_io import load_onnx, save_onnx
-    from compile.quantize.search import ALPHAS, choose
-    from compile.quantize.smoothquant import channel_stats, smooth_groups, smooth_model
 
     model = load_onnx(source)
     groups = smooth_groups(model)

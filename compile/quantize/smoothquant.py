@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from compile.errors import PassError
+from compile.calibration.ranges import quiet_ort
+from compile.errors import PassError, error_cause
 
 #: Layers smoothed: a constant 2-D weight as second input (Gemm without transA).
 SMOOTHED_OPS = ("MatMul", "Gemm")
@@ -115,8 +116,6 @@ def channel_stats(model_path: Path, tensors: list[str], batches: Iterable[dict[s
     import onnxruntime as ort
     from onnx import helper
 
-    from compile.calibration.ranges import quiet_ort
-
     model = onnx.load(str(model_path))
     present = {o.name for o in model.graph.output}
     for tensor in sorted(set(tensors) - present):
@@ -134,8 +133,6 @@ def channel_stats(model_path: Path, tensors: list[str], batches: Iterable[dict[s
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot load
-            from compile.errors import error_cause
-
             raise PassError(f"smoothquant: cannot run the float model with its layer inputs exposed: {error_cause(err, 300)}") from err
         names = [o.name for o in session.get_outputs()]
         used = 0
