@@ -86,6 +86,16 @@ def _build_ort(profile: Profile, settings: RunSettings) -> tuple[dict[str, Any],
     return {"optimization": profile.build.graph_optimization_level}, {}
 
 
+def _build_trt(profile: Profile, settings: RunSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    # What the engine is for: the profile's name and the sections that decide the build (TrtTarget).
+    target = {"name": profile.name, **profile.model_dump(mode="json", include={"hardware", "build", "shapes"})}
+    return {"target": target}, {}
+
+
+def _build_openvino(profile: Profile, settings: RunSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"profile": profile.name}, {}
+
+
 def _validate(profile: Profile, settings: RunSettings) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed}, {}
 
@@ -111,6 +121,8 @@ RESOLVERS: dict[str, Resolver] = {
     "cast-fp16": _cast_fp16,
     "verify-sparsity": _sparsity_rules_pass,
     "build-ort": _build_ort,
+    "build-trt": _build_trt,
+    "build-openvino": _build_openvino,
     "validate": _validate,
     "benchmark": _benchmark,
 }

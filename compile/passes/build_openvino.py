@@ -15,7 +15,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact, sidecar_name
+from compile.backends.openvino import builder
+from compile.backends.openvino.runner import compiled_model_cache
+from compile.backends.ort.hardware import cpu_isa
 from compile.fsutil import write_json_atomic
+from compile.hashing import hash_file
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 
 OUTPUT_FILE = "model.ov.xml"
@@ -24,6 +28,8 @@ INT8_PRECISIONS = ("u8", "i8")
 
 
 class BuildOpenVinoOptions(PassOptions):
+    #: The profile's name, for the message when OpenVINO is not installed (compile/drivers/options.py sets it).
+    profile: str | None = None
     #: An OpenVINO device name: "CPU", "GPU", "GPU.1".
     device: str = "CPU"
     performance_hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] = "LATENCY"
@@ -43,24 +49,15 @@ class BuildOpenVinoPass(Pass):
     options: BuildOpenVinoOptions
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        from compile.backends.ort.hardware import cpu_isa
-
         try:
-            from compile.backends.openvino.builder import openvino_version
-
-            version: str | None = openvino_version()
+            version: str | None = builder.openvino_version()
         except ImportError:
             version = None  # run() says what to install
         return {"openvino": version, "isa": cpu_isa()}
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.backends.openvino import builder
-        from compile.backends.openvino.runner import compiled_model_cache
-        from compile.backends.ort.hardware import cpu_isa
-        from compile.hashing import hash_file
-
-        builder.require_openvino(f"{self.name} (profile '{ctx.profile.name}')")
         o = self.options
+        builder.require_openvino(f"{self.name} (profile '{o.profile}')" if o.profile else self.name)
         source = self.input(inputs, ONNX, OnnxModel)
         core = builder.make_core(compiled_model_cache(ctx.run_dir / ".openvino-cache"))
         builder.check_device(core, o.device)

@@ -7,26 +7,44 @@ directory. The engine is written with a sidecar JSON (TensorRT version, GPU, pro
 compatibility flags) that the runner's compatibility guard and the Triton packager read.
 
 With ``runtime = "onnxruntime-gpu"`` the same settings become ONNX Runtime TensorRT/CUDA execution
-provider options instead (needs onnxruntime-gpu, not the tensorrt package).
+provider options instead (``compile.backends.ort.gpu``; needs onnxruntime-gpu, not the tensorrt package).
+
+What the engine is for (the profile's name, hardware, build and shapes sections) comes in the ``target``
+option, resolved by the driver, so the stage key covers it; the pass reads nothing of the profile.
 """
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from compile.analyze.api import AnalyzeRequest, analyze
 from compile.artifacts import ONNX, RUNTIME, Artifact, OnnxModel, RuntimeArtifact
-from compile.errors import MissingDependencyError
+from compile.backends.ort import gpu as ort_gpu
+
+# The module, not its function: tests run the build worker in this process instead of a child.
+from compile.backends.trt import build_worker
+from compile.backends.trt.detect import (
+    LocalGpu,
+    gpu_matches,
+    local_gpu,
+    profile_mismatch,
+    require_tensorrt,
+    tensorrt_version,
+    timing_cache_path,
+)
+from compile.backends.trt.runner import join_layer_times, read_analyze_table
+from compile.backends.trt.settings import TrtBuildSettings, TrtTarget, build_settings
+from compile.backends.trt.sidecar import Binding, make_sidecar, write_sidecar
+from compile.errors import CompileError, MissingDependencyError
+from compile.hashing import hash_file
 from compile.onnx_io import graph_input_specs as graph_inputs
+from compile.onnx_io import load_onnx
 from compile.passes.base import Pass, PassContext, PassOptions, PassResult
 
 if TYPE_CHECKING:
     import onnx
-
-    from compile.backends.trt.detect import LocalGpu
-    from compile.models.spec import InputSpec
 
 ENGINE_FILE = "model.plan"
 SIDECAR_FILE = "model.plan.compile.json"  # <engine>.compile.json: a name no user file has by chance
@@ -40,6 +58,8 @@ FLOAT16 = 10  # onnx.TensorProto.FLOAT16
 
 
 class BuildTrtOptions(PassOptions):
+    #: What the engine is built for: the profile's name and its hardware, build and shapes sections.
+    target: TrtTarget
     #: "tensorrt": the TensorRT Python API; "onnxruntime-gpu": ONNX Runtime's TensorRT/CUDA providers.
     runtime: Literal["tensorrt", "onnxruntime-gpu"] = "tensorrt"
     #: Extra memory-pool limits in MiB (dla_managed_sram, dla_local_dram, dla_global_dram, tactic_shared_memory).
@@ -64,15 +84,9 @@ class BuildTrtPass(Pass):
     version = "1"
 
     def cache_inputs(self, ctx: PassContext) -> dict[str, Any]:
-        from compile.backends.trt.detect import local_gpu, tensorrt_version
-
-        profile = ctx.profile
+        # The target (profile name, hardware, build, shapes) is in the options, which the stage key covers.
         gpu = local_gpu() if self.options.runtime == "tensorrt" else None
         return {
-            "profile": profile.name,
-            "hardware": profile.hardware.model_dump(mode="json"),
-            "build": profile.build.model_dump(mode="json"),
-            "shapes": profile.shapes.model_dump(mode="json"),
             "precision": ctx.settings.precision,
             "sparsity": ctx.settings.sparsity,
             "tensorrt": tensorrt_version() if self.options.runtime == "tensorrt" else None,
@@ -80,32 +94,19 @@ class BuildTrtPass(Pass):
         }
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.backends.trt.detect import (
-            gpu_matches,
-            local_gpu,
-            profile_mismatch,
-            require_tensorrt,
-            tensorrt_version,
-            timing_cache_path,
-        )
-        from compile.backends.trt.settings import build_settings
-        from compile.onnx_io import load_onnx
-
         source = self.input(inputs, ONNX, OnnxModel)
-        profile = ctx.profile
+        target = self.options.target
         if self.options.runtime == "tensorrt":
-            version = require_tensorrt(profile.name)
+            version = require_tensorrt(target.name)
         else:
-            from compile.backends.trt.ort_gpu import gpu_providers_available
-
-            if not gpu_providers_available():
+            if not ort_gpu.gpu_providers_available():
                 raise MissingDependencyError("onnxruntime-gpu", f"ONNX Runtime's TensorRT/CUDA providers for profile "
-                                             f"'{profile.name}'", extra="gpu")
-            version = tensorrt_version() or f"{profile.hardware.tensorrt_major or 10}"
+                                             f"'{target.name}'", extra="gpu")
+            version = tensorrt_version() or f"{target.hardware.tensorrt_major or 10}"
         gpu = local_gpu()
         if gpu is None:
-            raise self.fail(f"no NVIDIA GPU found: a TensorRT engine for '{profile.name}' is built on the GPU it runs on")
-        mismatch = profile_mismatch(profile, gpu)
+            raise self.fail(f"no NVIDIA GPU found: a TensorRT engine for '{target.name}' is built on the GPU it runs on")
+        mismatch = profile_mismatch(target, gpu)
         if mismatch is not None:
             raise self.fail(f"{mismatch}: an engine is built on the GPU it runs on (use this GPU's profile)")
         model = load_onnx(source.path, load_external_data=False)
@@ -115,24 +116,24 @@ class BuildTrtPass(Pass):
         sparsity = ctx.settings.sparsity if ctx.settings.sparsity != "dense" else source.sparsity
         # On a Jetson CUDA's name is "Orin" for every module: the module names the cache.
         cache = timing_cache_path(gpu.jetson_module or gpu.name, gpu.compute_capability, version)
-        settings, warnings = build_settings(profile, precision=precision, graph_precision=carried, sparsity=sparsity,
-                                            tensorrt_version=version, inputs=graph_inputs(model), timing_cache=str(cache),
+        specs = graph_inputs(model)
+        settings, warnings = build_settings(target, precision=precision, graph_precision=carried, sparsity=sparsity,
+                                            tensorrt_version=version, inputs=specs, timing_cache=str(cache),
                                             memory_pools_mb=self.options.memory_pools_mb)
-        if profile.hardware.gpu_match and gpu_matches(profile.hardware.gpu_match, gpu) is None:
-            warnings.append(f"profile '{profile.name}' is for {profile.hardware.name}, this GPU is {gpu.description}: "
+        if target.hardware.gpu_match and gpu_matches(target.hardware.gpu_match, gpu) is None:
+            warnings.append(f"profile '{target.name}' is for {target.hardware.name}, this GPU is {gpu.description}: "
                             "same compute capability, so it builds, tuned for this GPU")
         ctx.log(f"  {settings.path_description}")
         if self.options.runtime == "onnxruntime-gpu":
-            return self._ort_gpu(source, ctx, settings, gpu, warnings)
+            artifact, record, build_path = ort_gpu.build_artifact(
+                source, specs, ctx.output_path(ORT_MODEL_FILE), ctx.output_path(ORT_SIDECAR_FILE), settings, gpu,
+                profile=target.name, hardware=target.hardware.name)
+            return PassResult(artifact, record=record, report={"tensorrt": {"build_path": build_path}}, warnings=warnings)
         return self._tensorrt(source, ctx, settings, gpu, warnings)
 
-    def _tensorrt(self, source: OnnxModel, ctx: PassContext, settings: Any, gpu: LocalGpu, warnings: list[str]) -> PassResult:
-        from compile.backends.trt.build_worker import run_in_subprocess
-        from compile.backends.trt.runner import join_layer_times, read_analyze_table
-        from compile.backends.trt.sidecar import Binding, make_sidecar, write_sidecar
-        from compile.hashing import hash_file
-
-        profile = ctx.profile
+    def _tensorrt(self, source: OnnxModel, ctx: PassContext, settings: TrtBuildSettings, gpu: LocalGpu,
+                  warnings: list[str]) -> PassResult:
+        target = self.options.target
         engine = ctx.output_path(ENGINE_FILE)
         log_path = ctx.run_dir / BUILD_LOG
         job: dict[str, Any] = {
@@ -144,12 +145,12 @@ class BuildTrtPass(Pass):
             job["profile"] = {"warmup": self.options.profile_warmup, "iterations": self.options.profile_iterations,
                               "cuda_graph": self.options.cuda_graph}
         ctx.log(f"  building in a subprocess (log: {log_path})")
-        result = run_in_subprocess(job, ctx.work_dir / "trt-job.json", log_path, self.options.timeout_s)
+        result = build_worker.run_in_subprocess(job, ctx.work_dir / "trt-job.json", log_path, self.options.timeout_s)
         outcome = result["outcome"]
         bindings = [Binding.from_dict(b) for b in outcome["bindings"]]
         sidecar = make_sidecar(
             runtime="tensorrt", tensorrt_version=outcome["tensorrt_version"], gpu_name=gpu.name,
-            compute_capability=gpu.compute_capability, profile=profile.name, hardware=profile.hardware.name,
+            compute_capability=gpu.compute_capability, profile=target.name, hardware=target.hardware.name,
             precision=settings.precision, sparsity="2:4" if settings.sparse_weights else "dense", bindings=bindings,
             onnx_sha256=source.content_hash(), engine_sha256=hash_file(engine),
             hardware_compatibility=settings.hardware_compatibility, version_compatible=settings.version_compatible,
@@ -181,46 +182,9 @@ class BuildTrtPass(Pass):
         return PassResult(artifact, record=record, report={"tensorrt": section}, metrics=metrics,
                           warnings=warnings + list(outcome.get("warnings", [])))
 
-    def _ort_gpu(self, source: OnnxModel, ctx: PassContext, settings: Any, gpu: LocalGpu, warnings: list[str]) -> PassResult:
-        from compile.backends.trt.detect import timing_cache_path
-        from compile.backends.trt.ort_gpu import provider_options
-        from compile.backends.trt.sidecar import Binding, make_sidecar, write_sidecar
 
-        out = ctx.output_path(ORT_MODEL_FILE)
-        shutil.copyfile(source.path, out)
-        data = source.path.with_name(source.path.name + ".data")
-        if data.is_file():
-            shutil.copyfile(data, out.with_name(out.name + ".data"))
-        cache_dir = timing_cache_path(gpu.jetson_module or gpu.name, gpu.compute_capability, "ort").parent / "ort-engines"
-        providers = provider_options(settings, cache_dir)
-        bindings = [Binding(s.name, "input", tuple(-1 if isinstance(d, str) else d for d in spec.shape), spec.dtype,
-                            s.min, s.opt, s.max)
-                    for s, spec in zip(settings.shapes, _inputs_of(source), strict=True)]
-        sidecar = make_sidecar(
-            runtime="onnxruntime-gpu", tensorrt_version=None, gpu_name=gpu.name, compute_capability=gpu.compute_capability,
-            profile=ctx.profile.name, hardware=ctx.profile.hardware.name, precision=settings.precision,
-            sparsity="2:4" if settings.sparse_weights else "dense", bindings=bindings, onnx_sha256=source.content_hash(),
-            engine_sha256=None, hardware_compatibility="none", version_compatible=False,
-            build_path=f"ONNX Runtime TensorRT/CUDA execution providers ({settings.path_description})",
-            builder=settings.to_dict(), dla_core=settings.dla_core, extra={"providers": providers},
-            platform={"machine": gpu.machine, "jetson_module": gpu.jetson_module},
-        )
-        sidecar_path = ctx.output_path(ORT_SIDECAR_FILE)
-        write_sidecar(sidecar_path, sidecar)
-        artifact = RuntimeArtifact(path=out, backend="tensorrt", sidecar=sidecar_path, precision=settings.precision)
-        record = {"runtime": "onnxruntime-gpu", "providers": [name for name, _ in providers], "settings": settings.to_dict()}
-        return PassResult(artifact, record=record, report={"tensorrt": {"build_path": sidecar["build_path"]}},
-                          warnings=warnings)
-
-
-def _analyze_rows(source: OnnxModel, settings: Any, warnings: list[str]) -> list[dict[str, Any]] | None:
+def _analyze_rows(source: OnnxModel, settings: TrtBuildSettings, warnings: list[str]) -> list[dict[str, Any]] | None:
     """The ``analyze`` per-node counts of the ONNX graph at the profiled (opt) batch, to join with layer times."""
-    from compile.errors import CompileError
-
-    try:
-        from compile.analyze.api import AnalyzeRequest, analyze
-    except ImportError:
-        return None
     batch = settings.shapes[0].opt[0] if settings.shapes and settings.shapes[0].opt else 1
     try:
         rows: list[dict[str, Any]] = analyze(AnalyzeRequest(model=source.path, batch=batch)).to_dict()["layers"]
@@ -228,14 +192,6 @@ def _analyze_rows(source: OnnxModel, settings: Any, warnings: list[str]) -> list
         warnings.append(f"per-layer times are not joined with analyze counts: {err}")
         return None
     return rows
-
-
-def _inputs_of(source: OnnxModel) -> list[InputSpec]:
-    from compile.onnx_io import load_onnx
-
-    return graph_inputs(load_onnx(source.path, load_external_data=False))
-
-
 
 
 def graph_precision(model: onnx.ModelProto) -> str:

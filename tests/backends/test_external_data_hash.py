@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compile.api import compile_model
 from compile.errors import OnnxModelError
 from compile.hashing import hash_file
 
@@ -88,8 +89,6 @@ def test_missing_external_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_second_run_after_new_weights_rebuilds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shared case external_data in small: same command, weights rewritten in net.onnx_data."""
     import onnxruntime as ort
-
-    from compile.api import compile_model
 
     monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "src").mkdir()

@@ -11,8 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compile.artifacts import ONNX, OnnxModel
+from compile.backends.openvino.builder import check_device, convert_onnx, make_core, require_openvino
 from compile.backends.openvino.compat import OpenVinoCompatibilityError, Target, check_compatible
+from compile.backends.openvino.runner import OpenVinoRunner
+from compile.drivers.options import resolve_options
+from compile.drivers.pipeline import instantiate_passes, select_until
 from compile.errors import MissingDependencyError, OnnxModelError, UserInputError
+from compile.passes.base import PassContext
+from compile.passes.build_openvino import BuildOpenVinoPass
+from compile.profiles import load_profile
+from compile.settings import RunSettings
+from tests.helpers import make_tiny_classifier
 
 BUILT = {"backend": "openvino", "openvino_version": "2026.4.1-22982-e213a147257-releases/2026/4", "device": "CPU",
          "isa": "x86_64:avx2+avx512_bf16+avx512_vnni+avx512f+fma"}
@@ -46,8 +56,6 @@ def test_an_ir_for_a_device_that_is_not_here_is_refused() -> None:
 
 
 def test_missing_openvino_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from compile.backends.openvino.builder import require_openvino
-
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(MissingDependencyError, match=r"build-openvino needs the 'openvino' package, which is not installed "
                                                      r"\(pip install 'compile\[openvino\]'\)"):
@@ -55,18 +63,27 @@ def test_missing_openvino_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_openvino_cpu_profile_builds_with_openvino_and_no_driver_change() -> None:
-    from compile.drivers.pipeline import instantiate_passes, select_until
-    from compile.profiles import load_profile
-    from compile.settings import RunSettings
-
     profile = load_profile("openvino-cpu")
     assert (profile.backend, profile.device, profile.benchmark.mode) == ("openvino", "cpu", "adaptive")
     assert profile.precision.allowed == ["fp32", "int8"]
     passes = instantiate_passes(profile, RunSettings(model="m", profile="openvino-cpu"))
     assert [p.name for p in select_until(passes, "build", profile.name)][-1] == "build-openvino"
     build = next(p for p in passes if p.name == "build-openvino")
-    assert build.options.model_dump() == {"device": "CPU", "performance_hint": "LATENCY", "threads": None,
-                                          "inference_precision": "f32"}
+    assert build.options.model_dump() == {"profile": "openvino-cpu", "device": "CPU", "performance_hint": "LATENCY",
+                                          "threads": None, "inference_precision": "f32"}
+
+
+def test_without_openvino_the_pass_names_the_profile_its_options_carry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The profile's name comes in the options (resolved by the driver), not from the context's profile."""
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    profile = load_profile("openvino-cpu")
+    pass_ = BuildOpenVinoPass(**resolve_options("build-openvino", {}, profile, RunSettings(model="m")))
+    ctx = PassContext(RunSettings(model="m"), load_profile("cpu"), tmp_path, tmp_path / "work", {}, lambda line: None)
+    model = OnnxModel(make_tiny_classifier(tmp_path / "tiny.onnx"))
+    with pytest.raises(MissingDependencyError, match=r"^build-openvino \(profile 'openvino-cpu'\) needs the 'openvino' package"):
+        pass_.run({ONNX: model}, ctx)
+    with pytest.raises(MissingDependencyError, match=r"^build-openvino needs the 'openvino' package"):
+        BuildOpenVinoPass().run({ONNX: model}, ctx)
 
 
 ov = pytest.importorskip("openvino")
@@ -74,12 +91,6 @@ ov = pytest.importorskip("openvino")
 
 def _build(model: Path, run_dir: Path):  # type: ignore[no-untyped-def]
     """build-openvino alone on ``model``, as the pipeline calls it."""
-    from compile.artifacts import ONNX, OnnxModel
-    from compile.passes.base import PassContext
-    from compile.passes.build_openvino import BuildOpenVinoPass
-    from compile.profiles import load_profile
-    from compile.settings import RunSettings
-
     work = run_dir / ".work"
     work.mkdir(parents=True)
     ctx = PassContext(RunSettings(model=str(model)), load_profile("openvino-cpu"), run_dir, work, {}, lambda line: None)
@@ -89,8 +100,6 @@ def _build(model: Path, run_dir: Path):  # type: ignore[no-untyped-def]
 def test_the_artifact_hash_follows_the_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two models that differ only in weight values have the same IR graph: the XML (whose hash is the
     artifact's identity, and so the key of validate and benchmark) must still differ."""
-    from tests.helpers import make_tiny_classifier
-
     monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
     first = _build(make_tiny_classifier(tmp_path / "a.onnx", seed=0), tmp_path / "a")
     second = _build(make_tiny_classifier(tmp_path / "b.onnx", seed=1), tmp_path / "b")
@@ -112,8 +121,6 @@ def test_an_op_openvino_cannot_convert_is_one_line(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from compile.backends.openvino.builder import convert_onnx
-
     node = helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
@@ -126,8 +133,6 @@ def test_an_op_openvino_cannot_convert_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_device_openvino_does_not_see_is_refused() -> None:
-    from compile.backends.openvino.builder import check_device, make_core
-
     core = make_core(None)
     check_device(core, "CPU")
     with pytest.raises(UserInputError, match=r"OpenVINO device 'NPU\.9' is not available here \(OpenVINO sees: CPU"):
@@ -135,8 +140,6 @@ def test_a_device_openvino_does_not_see_is_refused() -> None:
 
 
 def test_runner_checks_its_feed() -> None:
-    from compile.backends.openvino.runner import OpenVinoRunner
-
     runner = OpenVinoRunner(Path("missing.xml"))
     with pytest.raises(RuntimeError, match="not active"):
         runner.infer({"x": np.zeros(1, np.float32)})

@@ -19,6 +19,7 @@ from compile.artifacts import RuntimeArtifact, sidecar_name  # noqa: E402
 from compile.backends import make_runner  # noqa: E402
 from compile.backends.ort.hardware import cpu_isa  # noqa: E402
 from compile.backends.ort.runner import OrtRunner  # noqa: E402
+from compile.cli.main import main  # noqa: E402
 from compile.drivers.pipeline import Pipeline, RunResult  # noqa: E402
 from compile.errors import UserInputError  # noqa: E402
 from compile.hashing import hash_file  # noqa: E402
@@ -174,8 +175,6 @@ def test_openvino_format_refuses_a_run_of_another_backend(cache_dir: Path, tmp_p
 
 
 def test_compile_validate_takes_a_packaged_ir_as_candidate(fp32_run: RunResult, tmp_path: Path) -> None:
-    from compile.cli.main import main
-
     bundle = package_run(fp32_run.run_dir, "openvino", tmp_path / "out", name="tiny")
     out = tmp_path / "validate"
     try:

@@ -1,9 +1,11 @@
-"""The build-trt pass around the builder: what it reads from the graph, the stop without tensorrt (after the
-ONNX stages), the subprocess and its log, the runner's guard, ONNX Runtime GPU options, per-layer join."""
+"""The build-trt pass around the builder: what it reads from the graph and its options, the stop without tensorrt
+(after the ONNX stages), the subprocess and its log, the runner's guard, the per-layer join. ONNX Runtime's GPU
+providers: tests/backends/test_ort_gpu.py."""
 
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +13,26 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from compile.artifacts import OnnxModel, RuntimeArtifact
+from compile.backends import make_runner
+from compile.backends.ort.gpu import gpu_providers_available
+from compile.backends.trt import runner as trt_runner
+from compile.backends.trt.build_worker import run_in_subprocess
+from compile.backends.trt.compat import EngineCompatibilityError
 from compile.backends.trt.detect import tensorrt_installed
-from compile.backends.trt.settings import InputProfile, TrtBuildSettings
-from compile.errors import PassError
-from compile.passes.build_trt import BuildTrtPass, graph_inputs, graph_precision
+from compile.backends.trt.runner import join_layer_times, read_analyze_table
+from compile.backends.trt.settings import InputProfile, TrtBuildSettings, TrtTarget
+from compile.cli.main import main
+from compile.drivers.options import resolve_options
+from compile.drivers.pipeline import Pipeline, instantiate_passes, stage_key
+from compile.errors import MissingDependencyError, PassError
+from compile.passes.build_trt import BuildTrtPass, _analyze_rows, graph_inputs, graph_precision
+from compile.passes.registry import get_pass_class
+from compile.profiles import load_profile, parse_profile, profiles_dir
+from compile.settings import RunSettings
 from tests.helpers import make_tiny_classifier
+from tests.trt.test_trt_settings import gpu_profile_names
+from tests.trt.test_trt_sidecar import example
 
 no_trt = pytest.mark.skipif(tensorrt_installed(), reason="checks behaviour without tensorrt")
 
@@ -45,26 +62,38 @@ def test_graph_precision_and_inputs(tmp_path: Path) -> None:
 
 
 def test_build_trt_is_registered_and_every_gpu_profile_instantiates_it() -> None:
-    from compile.drivers.pipeline import instantiate_passes
-    from compile.passes.registry import get_pass_class
-    from compile.profiles import load_profile
-    from compile.settings import RunSettings
-    from tests.trt.test_trt_settings import gpu_profile_names
-
     assert get_pass_class("build-trt") is BuildTrtPass
     for name in gpu_profile_names():
         profile = load_profile(name)
         passes = instantiate_passes(profile, RunSettings(model="tiny_cnn", profile=name, precision="fp16"))
-        assert [p.name for p in passes].count("build-trt") == 1, name
+        [build] = [p for p in passes if isinstance(p, BuildTrtPass)]
+        # Everything the pass reads of the profile arrives in its options.
+        assert build.options.target == TrtTarget.of(profile), name
+        assert build.options.target.build.workspace_mb == profile.build.workspace_mb
     with pytest.raises(Exception, match="memory_pools_mb"):
         BuildTrtPass(memory_pools_mb=["workspace"])
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [("build", "workspace_mb", 1234), ("shapes", "max_batch", 128),
+                                                     ("hardware", "tensorrt_major", 11), ("build", "version_compatible", True)])
+def test_what_decides_the_engine_changes_the_stage_key_through_the_options(section: str, key: str, value: object) -> None:
+    """The target is an option: a changed profile section changes the key with the same cache inputs."""
+    data = tomllib.loads((profiles_dir() / "a100.toml").read_text())
+    settings = RunSettings(model="m", precision="fp16")
+    keys, targets = [], []
+    for profile in (parse_profile(data, "a100.toml"), parse_profile({**data, section: {**data[section], key: value}}, "x.toml")):
+        pass_ = BuildTrtPass(**resolve_options("build-trt", {}, profile, settings))
+        keys.append(stage_key(pass_, {"onnx": "a" * 64}, {"precision": "fp16"}))
+        targets.append(pass_.options.target)
+    assert keys[0] != keys[1]
+    assert getattr(getattr(targets[1], section), key) == value != getattr(getattr(targets[0], section), key)
+    renamed = BuildTrtPass(**resolve_options("build-trt", {}, parse_profile({**data, "name": "a100-b"}, "b.toml"), settings))
+    assert stage_key(renamed, {"onnx": "a" * 64}, {"precision": "fp16"}) != keys[0]  # the sidecar names the profile
 
 
 @no_trt
 def test_compile_run_without_tensorrt_stops_after_the_onnx_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The 'done when' of the TensorRT issue, with tiny_cnn for resnet50: exit 2, package and profile named."""
-    from compile.cli.main import main
-
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_:
         main(["run", "tiny_cnn", "--profile", "a100", "--precision", "int8", "--out", str(out), "--quiet"])
@@ -82,8 +111,6 @@ def test_compile_run_without_tensorrt_stops_after_the_onnx_stages(tmp_path: Path
 
 @no_trt
 def test_build_runs_in_a_subprocess_whose_log_lands_in_the_run_dir(tmp_path: Path) -> None:
-    from compile.backends.trt.build_worker import run_in_subprocess
-
     onnx_path = make_tiny_classifier(tmp_path / "tiny.onnx")
     settings = TrtBuildSettings(tensorrt_major=10, typing="strong", precision="fp32",
                                 shapes=(InputProfile("input", (1, 3, 16, 16), (2, 3, 16, 16), (4, 3, 16, 16)),))
@@ -100,11 +127,6 @@ def test_build_runs_in_a_subprocess_whose_log_lands_in_the_run_dir(tmp_path: Pat
 
 @no_trt
 def test_runner_checks_the_sidecar_before_touching_tensorrt(tmp_path: Path) -> None:
-    from compile.artifacts import RuntimeArtifact
-    from compile.backends import make_runner
-    from compile.backends.trt.compat import EngineCompatibilityError
-    from tests.trt.test_trt_sidecar import example
-
     (tmp_path / "model.plan").write_bytes(b"not an engine")
     (tmp_path / "model.plan.json").write_text(json.dumps(example()))
     artifact = RuntimeArtifact(tmp_path / "model.plan", "tensorrt", tmp_path / "model.plan.json", "int8")
@@ -116,32 +138,10 @@ def test_runner_checks_the_sidecar_before_touching_tensorrt(tmp_path: Path) -> N
 
 
 def test_runner_module_reports_tensorrt_availability() -> None:
-    from compile.backends.trt import runner
-
-    assert runner.is_available() == tensorrt_installed()
-
-
-def test_onnxruntime_gpu_provider_options_mirror_the_builder_settings(tmp_path: Path) -> None:
-    from compile.backends.trt.ort_gpu import provider_options
-
-    settings = TrtBuildSettings(tensorrt_major=10, typing="weak", precision="int8", fp16_flag=True, int8_flag=True,
-                                memory_pools={"workspace": 1 << 30}, builder_optimization_level=5, sparse_weights=True,
-                                dla_core=1, gpu_fallback=True, timing_cache=str(tmp_path / "t" / "x.cache"),
-                                shapes=(InputProfile("input", (1, 3, 16, 16), (8, 3, 16, 16), (32, 3, 16, 16)),
-                                        InputProfile("mask", (1, 4), (8, 4), (32, 4))))
-    (trt_name, trt), (cuda_name, _) = provider_options(settings, tmp_path / "engines")
-    assert (trt_name, cuda_name) == ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-    assert trt["trt_profile_min_shapes"] == "input:1x3x16x16,mask:1x4"
-    assert trt["trt_profile_max_shapes"] == "input:32x3x16x16,mask:32x4"
-    assert (trt["trt_fp16_enable"], trt["trt_int8_enable"], trt["trt_sparsity_enable"]) == ("True", "True", "True")
-    assert trt["trt_max_workspace_size"] == str(1 << 30) and trt["trt_builder_optimization_level"] == "5"
-    assert (trt["trt_dla_enable"], trt["trt_dla_core"]) == ("True", "1")
-    assert trt["trt_timing_cache_path"] == str(tmp_path / "t")
+    assert trt_runner.is_available() == tensorrt_installed()
 
 
 def test_layer_times_join_the_analyze_table(tmp_path: Path) -> None:
-    from compile.backends.trt.runner import join_layer_times, read_analyze_table
-
     rows = [{"name": "conv", "op": "Conv", "macs": 1000}, {"name": "relu", "op": "Relu"}, {"name": "fc", "op": "Gemm"}]
     (tmp_path / "analyze.json").write_text(json.dumps({"layers": rows}))
     table = read_analyze_table(tmp_path)
@@ -156,10 +156,6 @@ def test_layer_times_join_the_analyze_table(tmp_path: Path) -> None:
 
 
 def test_layer_times_join_the_analyze_counts_of_the_source_graph(tmp_path: Path) -> None:
-    from compile.artifacts import OnnxModel
-    from compile.backends.trt.runner import join_layer_times
-    from compile.passes.build_trt import _analyze_rows
-
     settings = TrtBuildSettings(tensorrt_major=10, typing="strong", precision="fp32",
                                 shapes=(InputProfile("input", (1, 3, 16, 16), (4, 3, 16, 16), (8, 3, 16, 16)),))
     warnings: list[str] = []
@@ -173,31 +169,7 @@ def test_layer_times_join_the_analyze_counts_of_the_source_graph(tmp_path: Path)
     assert conv["analyze"][0]["macs"] == 27 * 8 * 16 * 16 * 4
 
 
-def test_onnxruntime_gpu_artifacts_need_onnxruntime_gpu(tmp_path: Path) -> None:
-    from compile.artifacts import RuntimeArtifact
-    from compile.backends import make_runner
-    from compile.backends.trt.ort_gpu import gpu_providers_available
-    from compile.errors import MissingDependencyError
-    from tests.trt.test_trt_sidecar import example
-
-    if gpu_providers_available():
-        pytest.skip("onnxruntime-gpu is installed here")
-    make_tiny_classifier(tmp_path / "model.trt-ep.onnx")
-    sidecar = {**example(), "runtime": "onnxruntime-gpu", "providers": [["TensorrtExecutionProvider", {}]]}
-    (tmp_path / "model.trt-ep.onnx.json").write_text(json.dumps(sidecar))
-    runner = make_runner(RuntimeArtifact(tmp_path / "model.trt-ep.onnx", "tensorrt", tmp_path / "model.trt-ep.onnx.json"))
-    assert runner.name == "onnxruntime-gpu"
-    with pytest.raises(MissingDependencyError, match="needs the 'onnxruntime-gpu' package"), runner:
-        pass
-
-
 def test_build_trt_for_onnxruntime_gpu_names_that_package(tmp_path: Path) -> None:
-    from compile.backends.trt.ort_gpu import gpu_providers_available
-    from compile.drivers.pipeline import Pipeline
-    from compile.errors import MissingDependencyError
-    from compile.profiles import parse_profile
-    from compile.settings import RunSettings
-
     if gpu_providers_available():
         pytest.skip("onnxruntime-gpu is installed here")
     profile = parse_profile({"name": "ort-gpu", "backend": "tensorrt", "device": "gpu", "hardware": {"name": "any GPU"},

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from compile.cli.main import main
 from tests.helpers import make_tiny_classifier
 from tests.trt.fakes import JETSON_AGX_ORIN, JETSON_ORIN_NANO, TRT_10_3, TRT_11_1, install, subprocess_env
 
@@ -24,8 +25,6 @@ def exit_code(main: Any, argv: list[str]) -> int:
 
 def test_compile_build_for_jetson_orin_nano_reaches_the_engine_and_its_sidecar(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from compile.cli.main import main
-
     fake = install(monkeypatch, tmp_path, TRT_10_3, JETSON_ORIN_NANO)
     subprocess_env(monkeypatch, TRT_10_3, JETSON_ORIN_NANO)
     monkeypatch.setenv("COMPILE_TRT_CACHE_DIR", str(tmp_path / "cache"))
@@ -54,8 +53,6 @@ def test_compile_build_for_jetson_orin_nano_reaches_the_engine_and_its_sidecar(
 
 def test_a_profile_pinned_to_tensorrt_10_stops_clearly_on_tensorrt_11(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from compile.cli.main import main
-
     install(monkeypatch, tmp_path, TRT_11_1, JETSON_AGX_ORIN)
     model = make_tiny_classifier(tmp_path / "tiny.onnx")
     assert exit_code(main, ["build", str(model), "--profile", "jetson-agx-orin", "--out", str(tmp_path / "run"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from compile.backends.detect import default_profile_name
 from compile.backends.trt.detect import (
     LocalGpu,
     jetson_module,
@@ -18,12 +19,12 @@ from compile.backends.trt.detect import (
     token_matches,
 )
 from compile.errors import MissingDependencyError
+from compile.profiles import load_profile
+from tests.trt.fakes import JETSON_AGX_ORIN, TRT_10_3, install
+from tests.trt.test_trt_settings import gpu_profile_names
 
 
 def shipped_candidates() -> list[tuple[str, list[str], str | None]]:
-    from compile.profiles import load_profile
-    from tests.trt.test_trt_settings import gpu_profile_names
-
     found = []
     for name in gpu_profile_names():
         profile = load_profile(name)
@@ -79,8 +80,6 @@ def test_a_jetson_is_found_without_nvidia_smi_or_torch(monkeypatch: pytest.Monke
     and the device tree the module."""
     import sys
 
-    from tests.trt.fakes import JETSON_AGX_ORIN, TRT_10_3, install
-
     monkeypatch.setitem(sys.modules, "torch", None)
     install(monkeypatch, tmp_path, TRT_10_3, JETSON_AGX_ORIN)
     gpu = local_gpu()
@@ -118,8 +117,5 @@ def test_missing_tensorrt_names_the_package_and_the_profile() -> None:
 
 @pytest.mark.skipif(tensorrt_installed(), reason="tensorrt is installed here")
 def test_no_gpu_profile_is_picked_without_tensorrt() -> None:
-    from compile.backends.detect import default_profile_name
-    from compile.backends.trt.detect import local_gpu_profile
-
     assert local_gpu_profile() is None
     assert default_profile_name() == "cpu"

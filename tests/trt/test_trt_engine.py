@@ -9,7 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from compile.backends.ort.runner import OrtRunner
+from compile.backends.trt.build_worker import run_in_subprocess
+from compile.backends.trt.detect import local_gpu, tensorrt_version
+from compile.backends.trt.runner import TrtRunner
 from compile.backends.trt.settings import InputProfile, TrtBuildSettings
+from compile.backends.trt.sidecar import Binding, make_sidecar
+from compile.drivers.pipeline import Pipeline
+from compile.package import package_run
+from compile.profiles import parse_profile
+from compile.settings import RunSettings
 from tests.helpers import make_tiny_classifier
 
 pytestmark = pytest.mark.tensorrt
@@ -18,9 +27,6 @@ SHAPES = (InputProfile("input", (1, 3, 16, 16), (4, 3, 16, 16), (8, 3, 16, 16)),
 
 
 def _build(tmp_path: Path, onnx_path: Path, cache: Path, name: str = "model.plan", profile: bool = False) -> dict[str, Any]:
-    from compile.backends.trt.build_worker import run_in_subprocess
-    from compile.backends.trt.detect import tensorrt_version
-
     major = int(str(tensorrt_version()).split(".")[0])
     settings = TrtBuildSettings(tensorrt_major=major, typing="strong", precision="fp32", memory_pools={"workspace": 256 << 20},
                                 builder_optimization_level=1, shapes=SHAPES, timing_cache=str(cache))
@@ -32,11 +38,6 @@ def _build(tmp_path: Path, onnx_path: Path, cache: Path, name: str = "model.plan
 
 
 def test_build_run_compare_profile_and_reuse_the_timing_cache(tmp_path: Path) -> None:
-    from compile.backends.ort.runner import OrtRunner
-    from compile.backends.trt.detect import local_gpu, tensorrt_version
-    from compile.backends.trt.runner import TrtRunner
-    from compile.backends.trt.sidecar import Binding, make_sidecar
-
     onnx_path = make_tiny_classifier(tmp_path / "tiny.onnx")
     cache = tmp_path / "timing.cache"
     first = _build(tmp_path, onnx_path, cache, profile=True)
@@ -68,12 +69,6 @@ def test_build_run_compare_profile_and_reuse_the_timing_cache(tmp_path: Path) ->
 
 
 def test_pipeline_build_validate_and_package_on_this_gpu(tmp_path: Path) -> None:
-    from compile.backends.trt.detect import local_gpu, tensorrt_version
-    from compile.drivers.pipeline import Pipeline
-    from compile.package import package_run
-    from compile.profiles import parse_profile
-    from compile.settings import RunSettings
-
     gpu = local_gpu()
     assert gpu is not None
     major = int(str(tensorrt_version()).split(".")[0])

@@ -10,13 +10,21 @@ from typing import Any
 import numpy as np
 import pytest
 
+from compile.backends.trt.builder import build_engine
+from compile.backends.trt.compat import EngineCompatibilityError
 from compile.backends.trt.runner import TrtRunner
 from compile.backends.trt.settings import InputProfile, TrtBuildSettings
 from compile.backends.trt.sidecar import Binding, make_sidecar
 from tests.helpers import make_tiny_classifier
 from tests.trt.fakes import A100, JETSON_AGX_ORIN, TRT_10_3, TRT_10_13, TRT_11_1, VERSIONS, install
 from tests.trt.fakes.fake_tensorrt import FakeDevice, State
-from tests.trt.fakes.models import nonzero_model, reshape_model, roialign_model, shape_output_model
+from tests.trt.fakes.models import (
+    fp16_classifier,
+    nonzero_model,
+    reshape_model,
+    roialign_model,
+    shape_output_model,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +34,6 @@ def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def build(tmp_path: Path, onnx_path: Path, shapes: tuple[InputProfile, ...], version: str, **settings: Any) -> Path:
-    from compile.backends.trt.builder import build_engine
-
     engine = tmp_path / f"{onnx_path.stem}.plan"
     options = TrtBuildSettings(**{"tensorrt_major": int(version.split(".")[0]), "typing": "strong", "precision": "fp32",
                                   "shapes": shapes, **settings})
@@ -184,9 +190,6 @@ def test_device_latency_replays_a_cuda_graph(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_a_dla_engine_needs_its_core_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Fault 5: the guard reads the recorded DLA core; the runtime is told which core to use."""
-    from compile.backends.trt.compat import EngineCompatibilityError
-    from tests.trt.fakes.models import fp16_classifier
-
     fake = install(monkeypatch, tmp_path, TRT_10_3, JETSON_AGX_ORIN)
     model = fp16_classifier(tmp_path / "m.onnx")
     static = (1, 3, 16, 16)

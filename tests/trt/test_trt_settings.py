@@ -11,13 +11,14 @@ from compile.backends.trt.settings import (
     MIB,
     InputProfile,
     TrtBuildSettings,
+    TrtTarget,
     _check_dla,
     build_settings,
     optimization_shapes,
 )
 from compile.errors import PassError, ProfileError
 from compile.models.spec import InputSpec
-from compile.profiles import Profile, Shapes, parse_profile
+from compile.profiles import Profile, Shapes, available_profiles, load_profile, parse_profile, profiles_dir
 
 IMAGE = (InputSpec("input", ("batch", 3, 16, 16)),)
 JETPACK6 = "10.3.0.26"
@@ -38,8 +39,8 @@ def gpu_profile(**sections: dict[str, Any]) -> Profile:
 
 def settings_for(profile: Profile, precision: str = "fp32", graph: str = "fp32", version: str = "10.13.0.35",
                  sparsity: str = "dense", **kw: Any) -> tuple[TrtBuildSettings, list[str]]:
-    return build_settings(profile, precision=precision, graph_precision=graph, sparsity=sparsity, tensorrt_version=version,
-                          inputs=IMAGE, timing_cache="/cache/a100.cache", **kw)
+    return build_settings(TrtTarget.of(profile), precision=precision, graph_precision=graph, sparsity=sparsity,
+                          tensorrt_version=version, inputs=IMAGE, timing_cache="/cache/a100.cache", **kw)
 
 
 @pytest.mark.parametrize("version", ["10.13.0.35", "11.4.1"])
@@ -162,7 +163,7 @@ def test_dla_needs_static_shapes_and_a_tensorrt_that_has_dla() -> None:
     # Profiles refuse a range when loaded (compile/profiles.py); the settings check the shapes they compute too.
     with pytest.raises(ProfileError, match=r"runs on DLA core 0, which needs static shapes, but input 'input' ranges "
                                            r"\[1, 3, 8, 8\] .. \[1, 3, 32, 32\]"):
-        _check_dla(profile, JETPACK6, ranged)
+        _check_dla(TrtTarget.of(profile), JETPACK6, ranged)
     for version, ok in (("10.3.0.26", True), ("10.7.0", True), ("10.8.0", False), ("10.13.0.35", False),
                         ("11.1.0", False), ("11.4.0", False), ("11.4.1", True)):
         if ok:
@@ -190,14 +191,9 @@ def test_same_compute_capability_needs_tensorrt_10_9_and_turing() -> None:
 
 
 def test_jetson_profiles_expect_their_dla_core_count() -> None:
-    from compile.profiles import load_profile
-
-    nano, _ = build_settings(load_profile("jetson-orin-nano"), precision="fp16", graph_precision="fp16", sparsity="dense",
-                             tensorrt_version="10.3.0", inputs=IMAGE)
-    agx, _ = build_settings(load_profile("jetson-agx-orin"), precision="fp16", graph_precision="fp16", sparsity="dense",
-                            tensorrt_version="10.3.0", inputs=IMAGE)
-    a100, _ = build_settings(load_profile("a100"), precision="fp16", graph_precision="fp16", sparsity="dense",
-                             tensorrt_version="10.3.0", inputs=IMAGE)
+    nano, agx, a100 = (build_settings(TrtTarget.of(load_profile(name)), precision="fp16", graph_precision="fp16",
+                                      sparsity="dense", tensorrt_version="10.3.0", inputs=IMAGE)[0]
+                       for name in ("jetson-orin-nano", "jetson-agx-orin", "a100"))
     assert (nano.expect_dla_cores, agx.expect_dla_cores, a100.expect_dla_cores) == (0, 2, None)
 
 
@@ -244,14 +240,12 @@ def test_settings_round_trip_through_the_worker_job() -> None:
 
 
 def test_every_shipped_gpu_profile_gives_builder_settings() -> None:
-    from compile.profiles import load_profile
-
     names = gpu_profile_names()
     assert {"a100", "t4", "jetson-agx-orin"} <= set(names)
     for name in names:
         profile = load_profile(name)
         major = profile.hardware.tensorrt_major or 11
-        settings, _ = build_settings(profile, precision="fp16", graph_precision="fp16", sparsity="dense",
+        settings, _ = build_settings(TrtTarget.of(profile), precision="fp16", graph_precision="fp16", sparsity="dense",
                                      tensorrt_version=f"{major}.0.0", inputs=IMAGE)
         assert settings.shapes[0].max[0] == profile.shapes.max_batch
         assert settings.memory_pools["workspace"] == profile.build.workspace_mb * MIB
@@ -261,8 +255,6 @@ def test_every_shipped_gpu_profile_gives_builder_settings() -> None:
 def gpu_profile_names() -> list[str]:
     """Shipped profiles whose backend is tensorrt (read from the TOML, so a broken CPU profile is not our test)."""
     import tomllib
-
-    from compile.profiles import available_profiles, profiles_dir
 
     return [name for name in available_profiles()
             if tomllib.loads((profiles_dir() / f"{name}.toml").read_text()).get("backend") == "tensorrt"]

@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 
 from compile.artifacts import OnnxModel
+from compile.backends.trt.builder import build_engine, configure
+from compile.backends.trt.detect import timing_cache_path
+from compile.backends.trt.settings import InputProfile, TrtBuildSettings
+from compile.drivers.options import resolve_options
 from compile.errors import CompileError, PassError, ProfileError
 from compile.passes.base import PassContext, PassResult
 from compile.passes.build_trt import BuildTrtPass
@@ -57,10 +61,13 @@ def run_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profile: Profile |
     work_dir.mkdir(exist_ok=True)
     settings = RunSettings(model=str(source), profile=profile.name, precision=precision or profile.precision.default,
                            sparsity=sparsity, out=run_dir, progress=False)
-    ctx = PassContext(settings=settings, profile=profile, run_dir=run_dir, work_dir=work_dir, artifacts={},
+    # The pass takes its target from its options (as the driver resolves them), never from ctx.profile: the CPU
+    # profile in the context shows it.
+    ctx = PassContext(settings=settings, profile=load_profile("cpu"), run_dir=run_dir, work_dir=work_dir, artifacts={},
                       log=lambda line: None)
     graph = "fp16" if onnx_path is None else "fp32"
-    result = BuildTrtPass(**{"profile_engine": False, **options}).run({"onnx": OnnxModel(source, precision=graph)}, ctx)
+    pass_ = BuildTrtPass(**resolve_options("build-trt", {"profile_engine": False, **options}, profile, settings))
+    result = pass_.run({"onnx": OnnxModel(source, precision=graph)}, ctx)
     return fake, result
 
 
@@ -132,9 +139,6 @@ def test_same_compute_capability_needs_tensorrt_10_9(monkeypatch: pytest.MonkeyP
 
 def test_builder_backstop_names_a_member_this_tensorrt_lacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Settings that got past the checks still meet a PassError naming the member and the version."""
-    from compile.backends.trt.builder import configure
-    from compile.backends.trt.settings import InputProfile, TrtBuildSettings
-
     fake = install(monkeypatch, tmp_path, TRT_10_3)
     trt = fake.module
     builder = trt.Builder(trt.Logger())
@@ -197,8 +201,6 @@ def test_a_jetson_module_with_other_dla_cores_is_refused(monkeypatch: pytest.Mon
 
 def test_a_corrupt_timing_cache_falls_back_to_an_empty_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Fault 8: TensorRT gives no cache for corrupt bytes; the build starts an empty one and says why."""
-    from compile.backends.trt.detect import timing_cache_path
-
     cache = timing_cache_path(A100.name, A100.compute_capability, TRT_10_13, tmp_path / "cache")
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"\x00garbage, half a cache")
@@ -244,9 +246,6 @@ def test_dla_needs_a_static_shape_and_a_tensorrt_with_dla() -> None:
 
 def test_dla_with_a_dynamic_shape_would_leave_the_dla_silently(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """What fault 3 prevents, shown on the fake: with GPU fallback a dynamic batch builds with no layer on DLA."""
-    from compile.backends.trt.builder import build_engine
-    from compile.backends.trt.settings import InputProfile, TrtBuildSettings
-
     fake = install(monkeypatch, tmp_path, TRT_10_3, JETSON_AGX_ORIN)
     settings = TrtBuildSettings(tensorrt_major=10, typing="strong", precision="fp16", dla_core=0, gpu_fallback=True,
                                 shapes=(InputProfile("input", (1, 3, 16, 16), (1, 3, 16, 16), (16, 3, 16, 16)),))

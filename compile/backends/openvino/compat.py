@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from compile.backends.openvino.builder import device_family, make_core, openvino_version, release
+from compile.backends.ort.hardware import cpu_isa
 from compile.errors import UserInputError
 
 
@@ -28,9 +30,7 @@ class Target:
 
 
 def local_target() -> Target:
-    from compile.backends.openvino.builder import make_core, openvino_version
-    from compile.backends.ort.hardware import cpu_isa
-
+    """This machine as the guard sees it: the OpenVINO release and devices (when installed), the CPU's vector ISA."""
     try:
         version = openvino_version()
     except ImportError:
@@ -40,8 +40,6 @@ def local_target() -> Target:
 
 def check_compatible(sidecar: dict[str, Any], target: Target, name: str = "the model") -> None:
     """Raise :class:`OpenVinoCompatibilityError` naming every difference between the build and ``target``."""
-    from compile.backends.openvino.builder import device_family, release
-
     problems: list[str] = []
     built = sidecar.get("openvino_version")
     if target.openvino_version is None:

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from compile.artifacts import RuntimeArtifact
 from compile.backends.base import Runner
+from compile.backends.openvino.builder import (
+    compile_config,
+    loaded_from_cache,
+    make_core,
+    openvino_version,
+    read_ir,
+    require_openvino,
+    timed_compile,
+    weights_path,
+)
+from compile.backends.openvino.compat import check_compatible, local_target
+from compile.calibration.cache import user_cache_folder
 from compile.errors import OnnxModelError, UserInputError, error_cause
-
-if TYPE_CHECKING:
-    from compile.artifacts import RuntimeArtifact
+from compile.hashing import hash_file
 
 #: Subfolder of the user cache (``$COMPILE_CACHE_DIR``) holding OpenVINO's compiled-model blobs.
 CACHE_SUBDIR = "openvino"
@@ -26,15 +37,11 @@ def is_available() -> bool:
 
 
 def version() -> str:
-    from compile.backends.openvino.builder import openvino_version
-
     return openvino_version()
 
 
 def compiled_model_cache(fallback: Path) -> Path:
     """``$COMPILE_CACHE_DIR/openvino`` (else the user cache folder), or ``fallback`` when not writable."""
-    from compile.calibration.cache import user_cache_folder
-
     return user_cache_folder(CACHE_SUBDIR, fallback)
 
 
@@ -58,8 +65,6 @@ class OpenVinoRunner(Runner):
         self.loaded_from_cache: bool | None = None
 
     def activate_impl(self) -> None:
-        from compile.backends.openvino.builder import loaded_from_cache, make_core, read_ir, timed_compile
-
         core = make_core(self.cache_dir)
         model = read_ir(core, self.xml, self.weights)
         self.compiled, self.compile_seconds = timed_compile(core, model, self.device, self.config, self.xml.name)
@@ -86,10 +91,6 @@ class OpenVinoRunner(Runner):
 
 def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> OpenVinoRunner:
     """A runner for a ``build-openvino`` artifact, refused when this machine differs from the build's."""
-    from compile.backends.openvino.builder import compile_config, require_openvino, weights_path
-    from compile.backends.openvino.compat import check_compatible, local_target
-    from compile.hashing import hash_file
-
     require_openvino(f"running {artifact.path.name}")
     sidecar = artifact.read_sidecar()
     if not sidecar:

@@ -1,1 +1,2 @@
-"""ONNX Runtime: the embedded default backend (CPU here; CUDA/TensorRT providers with onnxruntime-gpu)."""
+"""ONNX Runtime: the embedded default backend. ``builder`` and ``runner``: the CPU artifact (build-ort); ``gpu``:
+the TensorRT/CUDA execution providers with onnxruntime-gpu (build-trt with ``runtime = "onnxruntime-gpu"``)."""

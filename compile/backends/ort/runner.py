@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compile.artifacts import RuntimeArtifact
 from compile.backends.base import Runner
 from compile.backends.ort.hardware import isa_mismatch
 from compile.errors import OnnxModelError, error_cause
 
 if TYPE_CHECKING:
     import onnxruntime as ort
-
-    from compile.artifacts import RuntimeArtifact
 
 CPU_PROVIDERS = ["CPUExecutionProvider"]
 

@@ -15,6 +15,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from compile.backends.trt.builder import build_engine
+from compile.backends.trt.runner import profile_engine
+from compile.backends.trt.settings import TrtBuildSettings
 from compile.errors import CompileError, PassError
 from compile.fsutil import write_json_atomic
 
@@ -24,17 +27,12 @@ LOG_TAIL_LINES = 15
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """The child's work: build the engine, then (optionally) profile it on this GPU."""
-    from compile.backends.trt.builder import build_engine
-    from compile.backends.trt.settings import TrtBuildSettings
-
     settings = TrtBuildSettings.from_dict(job["settings"])
     layers = Path(job["layers"]) if job.get("layers") else None
     outcome = build_engine(Path(job["onnx"]), Path(job["engine"]), settings, log=sys.stderr, layers_path=layers)
     result: dict[str, Any] = {"ok": True, "outcome": outcome.to_dict()}
     profile = job.get("profile")
     if profile:
-        from compile.backends.trt.runner import profile_engine
-
         result["profile"] = profile_engine(Path(job["engine"]), outcome.bindings, settings.version_compatible,
                                            warmup=profile.get("warmup", 10), iterations=profile.get("iterations", 50),
                                            cuda_graph=profile.get("cuda_graph", True), dla_core=settings.dla_core)

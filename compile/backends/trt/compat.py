@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from compile.backends.trt import detect
 from compile.backends.trt.settings import AMPERE_PLUS_MIN_CC, parse_cc, version_tuple
 from compile.errors import UserInputError
 
@@ -110,9 +111,8 @@ def _check_platform(sidecar: dict[str, Any], target: Target, problems: list[str]
 def local_target(dla_cores: int | None = None) -> Target:
     """This machine, as the guard sees it (imports tensorrt when it is installed). ``dla_cores``: what the
     caller's TensorRT runtime reports, when it has one."""
-    from compile.backends.trt.detect import jetson_module, local_gpu, machine, tensorrt_version
-
-    gpu = local_gpu()
-    return Target(tensorrt_version(), gpu.name if gpu else None, gpu.compute_capability if gpu else None,
-                  machine=machine(), jetson_module=gpu.jetson_module if gpu else jetson_module(),
+    # Through the module: tests stand in a machine for detect's functions.
+    gpu = detect.local_gpu()
+    return Target(detect.tensorrt_version(), gpu.name if gpu else None, gpu.compute_capability if gpu else None,
+                  machine=detect.machine(), jetson_module=gpu.jetson_module if gpu else detect.jetson_module(),
                   dla_cores=dla_cores)

@@ -13,12 +13,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from compile.backends.trt.settings import TrtTarget, is_jetson
+from compile.bench import machine as host
 from compile.errors import MissingDependencyError
-
-if TYPE_CHECKING:
-    from compile.profiles import Profile
+from compile.profiles import available_profiles, load_profile
 
 #: Where per-GPU, per-TensorRT-version timing caches live unless $COMPILE_TRT_CACHE_DIR says otherwise.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "compile" / "tensorrt"
@@ -115,10 +114,8 @@ def _valid_cc(value: str | None) -> str | None:
 def local_gpu() -> LocalGpu | None:
     """The first NVIDIA GPU: nvidia-smi's name and compute capability, else the CUDA runtime's (Jetson),
     else torch's; on a Jetson with its module from the device tree."""
-    from compile.bench.machine import machine_info
-
     module = jetson_module()
-    smi = machine_info().get("gpu")
+    smi = host.machine_info().get("gpu")  # through the module: tests stand in nvidia-smi's answer
     if smi:
         cc = _valid_cc(smi.get("compute_capability")) or _cudart_compute_capability()
         return LocalGpu(smi["name"], cc, module, machine())
@@ -173,18 +170,16 @@ def match_profile(gpu: LocalGpu, candidates: Iterable[tuple[str, list[str], str 
     return best[1] if best else None
 
 
-def profile_mismatch(profile: Profile, gpu: LocalGpu) -> str | None:
-    """Why an engine for ``profile`` must not be built on ``gpu`` (compute capability, Jetson module), naming
-    both, or None when it fits."""
-    from compile.backends.trt.settings import is_jetson_profile
-
-    hardware = profile.hardware
+def profile_mismatch(target: TrtTarget, gpu: LocalGpu) -> str | None:
+    """Why an engine for ``target`` (a profile's) must not be built on ``gpu`` (compute capability, Jetson
+    module), naming both, or None when it fits."""
+    hardware = target.hardware
     wanted = f"{hardware.name}" + (f" (compute capability {hardware.compute_capability})" if hardware.compute_capability else "")
     if hardware.compute_capability and gpu.compute_capability and hardware.compute_capability != gpu.compute_capability:
-        return f"profile '{profile.name}' is for {wanted}, but this machine's GPU is {gpu.description}"
-    if is_jetson_profile(profile) and gpu_matches(hardware.gpu_match, gpu) is None:
+        return f"profile '{target.name}' is for {wanted}, but this machine's GPU is {gpu.description}"
+    if is_jetson(hardware) and gpu_matches(hardware.gpu_match, gpu) is None:
         here = f"a {gpu.jetson_module}" if gpu.jetson_module else f"not a Jetson ({gpu.description})"
-        return (f"profile '{profile.name}' is for {wanted} (device tree model with {hardware.gpu_match}), "
+        return (f"profile '{target.name}' is for {wanted} (device tree model with {hardware.gpu_match}), "
                 f"but this machine is {here}")
     return None
 
@@ -193,8 +188,6 @@ def local_gpu_profile() -> str | None:
     """The name of the profile whose ``hardware.gpu_match`` fits the local GPU, when TensorRT is present."""
     if not tensorrt_installed():
         return None
-    from compile.profiles import available_profiles, load_profile
-
     gpu = local_gpu()
     if gpu is None:
         return None

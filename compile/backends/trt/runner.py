@@ -22,31 +22,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compile.artifacts import RuntimeArtifact
 from compile.backends.base import Runner
-from compile.backends.trt.sidecar import Binding
+from compile.backends.trt.builder import init_plugins
+from compile.backends.trt.compat import check_compatible, local_target
+from compile.backends.trt.cuda import Cuda, CudaError
+from compile.backends.trt.detect import tensorrt_installed, tensorrt_version
+from compile.backends.trt.sidecar import Binding, read_sidecar
+from compile.backends.trt.tensors import Binding as ContextBinding
+from compile.backends.trt.tensors import TensorIO, plan_io
 from compile.errors import MissingDependencyError, PassError, UserInputError
+from compile.hashing import hash_file
 
 if TYPE_CHECKING:
     import tensorrt as trt
-
-    from compile.artifacts import RuntimeArtifact
-    from compile.backends.trt.cuda import Cuda
-    from compile.backends.trt.tensors import Binding as ContextBinding
-    from compile.backends.trt.tensors import TensorIO
 
 #: File names the ``analyze`` stage may leave in the run directory (a list of rows, or {"layers": [...]}).
 ANALYZE_TABLES = ("analyze.json", "analysis.json")
 
 
 def is_available() -> bool:
-    from compile.backends.trt.detect import tensorrt_installed
-
     return tensorrt_installed()
 
 
 def version() -> str:
-    from compile.backends.trt.detect import tensorrt_version
-
     found = tensorrt_version()
     if found is None:
         raise MissingDependencyError("tensorrt", "running a TensorRT engine", extra="trt")
@@ -90,23 +89,14 @@ class TrtRunner(Runner):
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def activate_impl(self) -> None:
-        from compile.backends.trt.compat import check_compatible, local_target
-
         target = local_target() if self.guard else None
         if target is not None and (target.tensorrt_version is None or target.gpu_name is None):
             check_compatible(self.sidecar, target, self.engine_path.name)  # raises, naming what is missing
         expected = self.sidecar.get("engine_sha256")
-        if expected:
-            from compile.hashing import hash_file
-
-            if hash_file(self.engine_path) != expected:
-                raise UserInputError(f"{self.engine_path.name} does not match its sidecar (engine_sha256 differs): "
-                                     "the sidecar describes another engine")
+        if expected and hash_file(self.engine_path) != expected:
+            raise UserInputError(f"{self.engine_path.name} does not match its sidecar (engine_sha256 differs): "
+                                 "the sidecar describes another engine")
         import tensorrt as trt
-
-        from compile.backends.trt.builder import init_plugins
-        from compile.backends.trt.cuda import Cuda
-        from compile.backends.trt.tensors import plan_io
 
         self._logger = trt.Logger(trt.Logger.WARNING)
         init_plugins(self._logger)
@@ -153,8 +143,6 @@ class TrtRunner(Runner):
     # -- execution -------------------------------------------------------------------------------------
     def binding(self) -> ContextBinding:
         """A fresh binding (device buffers, output allocator) freed with the runner."""
-        from compile.backends.trt.tensors import Binding as ContextBinding
-
         binding = ContextBinding(self._require_cuda())
         self._bindings.append(binding)
         return binding
@@ -183,8 +171,6 @@ class TrtRunner(Runner):
                        cuda_graph: bool) -> dict[str, Any]:
         """Milliseconds per run with inputs already on the GPU, timed with CUDA events; replayed from a CUDA
         graph when ``cuda_graph`` and capture succeeds (the reason is recorded when it does not)."""
-        from compile.backends.trt.cuda import CudaError
-
         context, cuda, stream = self._require_context(), self._require_cuda(), self._stream_ptr()
         binding = self.bind(context, feed)
         self.execute(context)  # the first enqueue after a shape change must happen outside capture
@@ -378,16 +364,12 @@ def read_analyze_table(run_dir: Path) -> list[dict[str, Any]] | None:
     return None
 
 
-def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> Runner:
-    """A runner for an engine artifact: the TensorRT API, or ONNX Runtime's TensorRT/CUDA providers when the
-    artifact was made for ``onnxruntime-gpu``. ``threads`` does not apply to GPU execution."""
-    from compile.backends.trt.sidecar import read_sidecar
-
+def make_runner(artifact: RuntimeArtifact, threads: int | None = None) -> TrtRunner:
+    """A runner for an engine artifact (``threads`` does not apply to GPU execution). Engines made for ONNX
+    Runtime's TensorRT/CUDA providers are run by :mod:`compile.backends.ort.gpu` (``compile.backends.RUNTIMES``)."""
     if artifact.sidecar is None:
         raise UserInputError(f"{artifact.path.name} has no sidecar; the engine cannot be checked or run without it")
     sidecar = read_sidecar(artifact.sidecar)
-    if sidecar["runtime"] == "onnxruntime-gpu":
-        from compile.backends.trt.ort_gpu import OrtGpuRunner
-
-        return OrtGpuRunner(artifact.path, sidecar)
+    if sidecar["runtime"] != "tensorrt":
+        raise UserInputError(f"{artifact.path.name} is an engine for {sidecar['runtime']}, not for the TensorRT runtime")
     return TrtRunner(artifact.path, sidecar)

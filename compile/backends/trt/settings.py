@@ -1,7 +1,8 @@
 """Profile -> TensorRT builder settings, as plain Python (no tensorrt import): what to build is decided here.
 
-Every choice the builder makes comes from one :class:`TrtBuildSettings` value, computed from the profile,
-the run's precision and sparsity, the graph's own precision, and the installed TensorRT major version.
+Every choice the builder makes comes from one :class:`TrtBuildSettings` value, computed from the target (the
+profile's name and its hardware, build and shapes sections: :class:`TrtTarget`), the run's precision and
+sparsity, the graph's own precision, and the installed TensorRT major version.
 The builder (``builder.py``) only translates these fields into API calls, so everything that decides
 what gets built is testable on a machine without TensorRT. Contradictions are errors, never fixed quietly.
 """
@@ -12,9 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from compile.errors import PassError, ProfileError
 from compile.models.spec import InputSpec
-from compile.profiles import Profile, Shapes
+from compile.profiles import Build, Hardware, Profile, Shapes
 
 MIB = 1 << 20
 #: Memory pools a profile or pass may limit (names of ``tensorrt.MemoryPoolType`` members, lower case).
@@ -33,6 +36,22 @@ DLA_FIRST_11 = (11, 4, 1)
 SUPPORTED_MAJORS = (10, 11)
 
 Typing = Literal["strong", "weak"]
+
+
+class TrtTarget(BaseModel):
+    """What an engine is built for: a profile's name (for messages and the sidecar) and the sections of it that
+    decide the build. build-trt gets it as an option, so its stage key covers every value read here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    hardware: Hardware
+    build: Build = Field(default_factory=Build)
+    shapes: Shapes = Field(default_factory=Shapes)
+
+    @classmethod
+    def of(cls, profile: Profile) -> TrtTarget:
+        return cls(name=profile.name, hardware=profile.hardware, build=profile.build, shapes=profile.shapes)
 
 
 @dataclass(frozen=True)
@@ -131,9 +150,9 @@ def has_dla(version: str) -> bool:
     return found[:2] <= DLA_LAST_10 if found[0] == 10 else found >= DLA_FIRST_11
 
 
-def is_jetson_profile(profile: Profile) -> bool:
-    """A profile for a Jetson module: its hardware name or a ``gpu_match`` token says Jetson."""
-    return any("jetson" in text.lower() for text in (profile.hardware.name, *profile.hardware.gpu_match))
+def is_jetson(hardware: Hardware) -> bool:
+    """Hardware of a Jetson module: its name or a ``gpu_match`` token says Jetson."""
+    return any("jetson" in text.lower() for text in (hardware.name, *hardware.gpu_match))
 
 
 def parse_cc(value: str | None) -> tuple[int, int] | None:
@@ -191,26 +210,27 @@ def _fmt(shape: tuple[int | str, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def build_settings(profile: Profile, *, precision: str, graph_precision: str, sparsity: str, tensorrt_version: str,
+def build_settings(target: TrtTarget, *, precision: str, graph_precision: str, sparsity: str, tensorrt_version: str,
                    inputs: tuple[InputSpec, ...] | list[InputSpec], timing_cache: str | None = None,
                    memory_pools_mb: dict[str, int] | None = None) -> tuple[TrtBuildSettings, list[str]]:
-    """The builder settings for this profile and run, with warnings; contradictions raise.
+    """The builder settings for ``target`` and this run, with warnings; contradictions raise (ProfileError,
+    PassError).
 
     ``precision`` is what the run asked for; ``graph_precision`` what the ONNX graph carries (Q/DQ ->
     int8, float16 tensors -> fp16). A strongly typed build takes its precision from the graph only, so the
     two must agree; a weakly typed one (TensorRT 10, ``build.strongly_typed = false``) sets builder flags.
     """
-    build, hardware = profile.build, profile.hardware
+    build, hardware = target.build, target.hardware
     major = parse_major(tensorrt_version)
     warnings: list[str] = []
     if major not in SUPPORTED_MAJORS:
         raise PassError(f"TensorRT {tensorrt_version} is installed; this tool builds with TensorRT "
                         f"{' or '.join(str(m) for m in SUPPORTED_MAJORS)}")
     if hardware.tensorrt_major is not None and hardware.tensorrt_major != major:
-        raise ProfileError(f"profile '{profile.name}' targets TensorRT {hardware.tensorrt_major} ({hardware.name}), but "
+        raise ProfileError(f"profile '{target.name}' targets TensorRT {hardware.tensorrt_major} ({hardware.name}), but "
                            f"TensorRT {tensorrt_version} is installed: an engine built with it would not load there")
     if not build.strongly_typed and major >= 11:
-        raise ProfileError(f"profile '{profile.name}' sets build.strongly_typed = false, but TensorRT {major} only "
+        raise ProfileError(f"profile '{target.name}' sets build.strongly_typed = false, but TensorRT {major} only "
                            "builds strongly typed networks: put the precision in the graph (quantize-int8, cast-fp16)")
     typing: Typing = "strong" if build.strongly_typed else "weak"
     fp16_flag = int8_flag = False
@@ -235,18 +255,18 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
         if pool.startswith("dla_") and build.dla_core is None:
             raise ProfileError(f"build-trt: memory pool '{pool}' is a DLA pool, but the profile sets no build.dla_core")
         pools[pool] = mb * MIB
-    _check_compatibility(profile, tensorrt_version)
+    _check_compatibility(target, tensorrt_version)
     sparse = sparsity == "2:4"
     if sparse and not hardware.sparse_tensor_cores:
-        raise ProfileError(f"profile '{profile.name}': {hardware.name} has no sparse tensor cores for 2:4 weights")
-    shapes = optimization_shapes(profile.shapes, inputs)
+        raise ProfileError(f"profile '{target.name}': {hardware.name} has no sparse tensor cores for 2:4 weights")
+    shapes = optimization_shapes(target.shapes, inputs)
     if build.dla_core is not None:
-        _check_dla(profile, tensorrt_version, shapes)
+        _check_dla(target, tensorrt_version, shapes)
         if precision == "mixed":
             warnings.append("DLA runs only FP16 and INT8: the layers 'mixed' keeps in FP32 run on the GPU")
         if precision == "fp32":
             if not build.gpu_fallback:
-                raise ProfileError(f"profile '{profile.name}': DLA runs only FP16 and INT8, and GPU fallback is off; "
+                raise ProfileError(f"profile '{target.name}': DLA runs only FP16 and INT8, and GPU fallback is off; "
                                    "use --precision fp16 or int8")
             warnings.append("DLA runs only FP16 and INT8: with fp32 every layer falls back to the GPU")
     settings = TrtBuildSettings(
@@ -256,19 +276,19 @@ def build_settings(profile: Profile, *, precision: str, graph_precision: str, sp
         gpu_fallback=build.dla_core is not None and build.gpu_fallback,
         hardware_compatibility=build.hardware_compatibility, version_compatible=build.version_compatible,
         timing_cache=timing_cache if build.timing_cache else None,
-        expect_dla_cores=hardware.dla_cores if is_jetson_profile(profile) else None,
+        expect_dla_cores=hardware.dla_cores if is_jetson(hardware) else None,
     )
     return settings, warnings
 
 
-def _check_compatibility(profile: Profile, tensorrt_version: str) -> None:
+def _check_compatibility(target: TrtTarget, tensorrt_version: str) -> None:
     """Hardware compatibility the GPU, the TensorRT version and the device type allow; ProfileError otherwise."""
-    level, hardware = profile.build.hardware_compatibility, profile.hardware
+    level, hardware = target.build.hardware_compatibility, target.hardware
     if level == "none":
         return
-    where = f"profile '{profile.name}': build.hardware_compatibility = '{level}'"
-    if profile.build.dla_core is not None:
-        raise ProfileError(f"{where} does not apply to DLA engines (build.dla_core = {profile.build.dla_core})")
+    where = f"profile '{target.name}': build.hardware_compatibility = '{level}'"
+    if target.build.dla_core is not None:
+        raise ProfileError(f"{where} does not apply to DLA engines (build.dla_core = {target.build.dla_core})")
     cc = parse_cc(hardware.compute_capability)
     if level == "ampere_plus" and cc is not None and cc < AMPERE_PLUS_MIN_CC:
         raise ProfileError(f"{where} needs compute capability 8.0 or newer, {hardware.name} is {hardware.compute_capability}")
@@ -281,15 +301,15 @@ def _check_compatibility(profile: Profile, tensorrt_version: str) -> None:
                                f"{hardware.compute_capability}")
 
 
-def _check_dla(profile: Profile, tensorrt_version: str, shapes: tuple[InputProfile, ...]) -> None:
+def _check_dla(target: TrtTarget, tensorrt_version: str, shapes: tuple[InputProfile, ...]) -> None:
     """DLA needs a TensorRT that has it and one static shape per input (min = opt = max): with GPU fallback a
     dynamic shape would move every layer to the GPU without a word."""
     if not has_dla(tensorrt_version):
-        raise ProfileError(f"profile '{profile.name}' runs on DLA core {profile.build.dla_core}, but TensorRT "
+        raise ProfileError(f"profile '{target.name}' runs on DLA core {target.build.dla_core}, but TensorRT "
                            f"{tensorrt_version} has no DLA (TensorRT 10 up to 10.7, and 11.4.1 or newer, build DLA engines)")
     for entry in shapes:
         if not entry.min == entry.opt == entry.max:
-            raise ProfileError(f"profile '{profile.name}' runs on DLA core {profile.build.dla_core}, which needs "
+            raise ProfileError(f"profile '{target.name}' runs on DLA core {target.build.dla_core}, which needs "
                                f"static shapes, but input '{entry.name}' ranges {list(entry.min)} .. {list(entry.max)}: "
                                "set min = opt = max (min_batch = opt_batch = max_batch)")
 

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from compile.backends.trt import detect
+from compile.errors import CompileError, PassError
+from compile.fsutil import write_json_atomic
 from tests.trt.fakes.fake_cuda import FakeCuda
 from tests.trt.fakes.fake_tensorrt import FakeDevice, State, fake_root, make_module
 
@@ -54,8 +57,6 @@ def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, version: str, devic
     seeing ``device``. Returns the fake's state (calls, logs)."""
     import polygraphy.cuda.cuda as polygraphy_cuda
 
-    from compile.backends.trt import detect
-
     cuda = FakeCuda(device.cc)
     module = make_module(version, device, cuda, quirks)
     monkeypatch.setitem(sys.modules, "tensorrt", module)
@@ -86,9 +87,9 @@ def run_worker_in_process(job: dict[str, Any], job_path: Path, log_path: Path, t
     file, the same log, the same result or PassError naming the log."""
     import contextlib
 
+    # Here, not at the top: a build worker's child process imports this package through the fake tensorrt, and
+    # would load the worker a second time beside the one running as __main__.
     from compile.backends.trt.build_worker import run_job
-    from compile.errors import CompileError, PassError
-    from compile.fsutil import write_json_atomic
 
     write_json_atomic(job_path, job)
     with log_path.open("w") as log, contextlib.redirect_stderr(log):
