@@ -51,8 +51,8 @@ def split_npz(data: Path, into: Path, first: int, names: tuple[str, str] = ("cal
         raise UserInputError(f"cannot take the first {first} of {total} samples of {data}")
     into.mkdir(parents=True, exist_ok=True)
     head, tail = into / f"{names[0]}.npz", into / f"{names[1]}.npz"
-    np.savez(head, **{name: array[:first] for name, array in arrays.items()})
-    np.savez(tail, **{name: array[first:] for name, array in arrays.items()})
+    np.savez(head, **{name: array[:first] for name, array in arrays.items()})  # type: ignore[arg-type]
+    np.savez(tail, **{name: array[first:] for name, array in arrays.items()})  # type: ignore[arg-type]
     return head, tail
 
 
