@@ -45,9 +45,9 @@ from compile.passes.registry import (
     all_pass_targets,
     check_profile,
     get_pass_class,
-    known_metrics,
+    run_metrics,
 )
-from compile.profiles import Precision, Profile, available_profiles
+from compile.profiles import Precision, Profile, available_profiles, parse_output_kind
 from compile.profiles import load_profile as _read_profile
 from compile.report.compare import compare_runs
 from compile.report.junit import write_junit
@@ -64,10 +64,11 @@ STAGE_FOR_PRECISION = {"int8": "quantize-int8", "fp16": "cast-fp16"}
 SPARSITY_STAGES = ("verify-sparsity", "sparsify-onnx", "sparsify")
 
 
-def load_profile(name_or_path: str) -> Profile:
+def load_profile(name_or_path: str, metrics: tuple[str, ...] | list[str] = ()) -> Profile:
     """A profile by name (``profiles/NAME.toml``) or file, validated: its schema, its passes registered, its
-    gates naming metrics some pass measures. Raises ProfileError naming the file and the field."""
-    return check_profile(_read_profile(name_or_path))
+    gates naming metrics some pass measures (or one of the user ``metrics`` declares). Raises ProfileError naming
+    the file and the field."""
+    return check_profile(_read_profile(name_or_path), run_metrics(metrics))
 
 
 def list_profiles() -> list[Profile]:
@@ -79,7 +80,7 @@ def run(settings: RunSettings, *, until: str | None = None, profile: Profile | N
         log: Callable[[str], None] = print) -> RunResult | BestResult:
     """Compile ``settings.model`` for ``settings.profile`` (loaded here, once, unless given): every pass, or
     those up to stage ``until``; ``precision="best"`` compiles every candidate precision and chooses."""
-    profile = profile or load_profile(settings.profile)
+    profile = profile or load_profile(settings.profile, settings.metrics)
     if settings.precision == "best":
         if until is not None:
             raise UserInputError("--precision best compiles whole pipelines and compares them; use it with 'compile run'")
@@ -118,7 +119,7 @@ def sparsity_stage(profile: Profile) -> str:
 def validate(request: StandaloneRequest, profile: str | None = None, log: Callable[[str], None] = lambda line: None) -> Report:
     """Check the candidate artifact of ``request`` against its reference with the validate (and benchmark) pass,
     held to the gates of ``profile`` (default: the local GPU's, else ``cpu``)."""
-    return validate_standalone(request, load_profile(profile or default_profile_name()), log)
+    return validate_standalone(request, load_profile(profile or default_profile_name(), request.metrics), log)
 
 
 def plan_matrix(settings: MatrixSettings) -> MatrixPlan:
@@ -126,10 +127,26 @@ def plan_matrix(settings: MatrixSettings) -> MatrixPlan:
     return make_plan(settings)
 
 
-def parse_gates(items: tuple[str, ...] | list[str]) -> dict[str, float]:
-    """``["min_top1_agreement=0.99", ...]`` -> thresholds; a malformed item or a metric no pass measures is a
-    UserInputError with the closest known names."""
-    return parse_gate_overrides(items, known_metrics())
+def parse_gates(items: tuple[str, ...] | list[str], metrics: tuple[str, ...] | list[str] = ()) -> dict[str, float]:
+    """``["min_top1_agreement=0.99", ...]`` -> thresholds; a malformed item or a metric no pass measures (nor one of
+    the user ``metrics`` declares) is a UserInputError with the closest known names."""
+    return parse_gate_overrides(items, run_metrics(metrics))
+
+
+def parse_output_kinds(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["embedding=embedding", "detections.scores=[..., 4:]"]`` -> output kinds (``--output-kind``); a malformed
+    item or an unknown kind is a UserInputError."""
+    kinds: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UserInputError(f"--output-kind expects NAME=KIND or OUTPUT.VIEW=KIND[..., START:STOP], got '{item}'")
+        try:
+            parse_output_kind(name.strip(), value)
+        except ValueError as err:
+            raise UserInputError(f"--output-kind: {err}") from err
+        kinds[name.strip()] = value.strip()
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,6 @@ __all__ = [
     "BestResult", "GateResult", "MatrixPlan", "MatrixResult", "MatrixSettings", "PassListing", "Profile", "Report",
     "RunResult", "RunSettings", "StandaloneRequest", "__version__", "analyze", "build", "compare_runs", "compile_model",
     "default_profile_name", "export", "list_passes", "list_profiles", "load_profile", "package", "parse_gates",
-    "parse_list", "plan_matrix", "render_analysis", "report_schema", "run", "run_matrix", "set_offline",
+    "parse_list", "parse_output_kinds", "plan_matrix", "render_analysis", "report_schema", "run", "run_matrix", "set_offline",
     "sparsity_stage", "validate", "write_ci_files",
 ]

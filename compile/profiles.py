@@ -11,8 +11,9 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -37,6 +38,48 @@ Int8Convention = Literal["tensorrt", "onnxruntime-cpu"]
 GATE_NAME = re.compile(r"^(min|max)_[a-z0-9_]+(\.[^\s=]+)?$")
 PROFILE_SUFFIX = ".toml"
 
+
+#: What an output holds, which decides the figures validation measures on it (compile/validate/kinds.py).
+OutputKind = Literal["logits", "embedding", "probabilities", "scores", "boxes", "regression", "mask", "generic"]
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
+#: A declared kind: ``KIND``, or a column slice of the last axis ``[KIND][..., START:STOP]`` (``boxes[..., 0:4]``).
+_KIND_VALUE = re.compile(r"^(?P<kind>[a-z]*)\s*(?:\[\s*\.\.\.\s*,\s*(?P<start>-?\d*)\s*:\s*(?P<stop>-?\d*)\s*\])?$")
+#: (start, stop) of a column slice; ``None`` for an open end.
+Columns = tuple[int | None, int | None]
+
+
+def parse_output_kind(key: str, value: str) -> tuple[str, Columns | None]:
+    """One declaration of ``output_kinds`` / ``[outputs]``: ``"embedding"`` -> ("embedding", None);
+    ``"boxes[..., 0:4]"`` -> ("boxes", (0, 4)); ``"[..., 4:]"`` under the key ``detections.scores`` takes its
+    kind from the key's last part -> ("scores", (4, None)). Raises ValueError naming the key and the problem."""
+    match = _KIND_VALUE.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"output kind '{key}' = {value!r}: expected KIND or KIND[..., START:STOP] with KIND one of "
+                         f"{', '.join(OUTPUT_KINDS)}")
+    columns = None
+    if "[" in value:
+        columns = (int(match["start"]) if match["start"] else None, int(match["stop"]) if match["stop"] else None)
+    kind = match["kind"] or (key.rpartition(".")[2] if columns is not None else "")
+    if kind not in OUTPUT_KINDS:
+        close = difflib.get_close_matches(kind, OUTPUT_KINDS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"output kind '{key}' = {value!r}: unknown kind '{kind}'{hint}; known: {', '.join(OUTPUT_KINDS)}")
+    return kind, columns
+
+
+def flatten_output_kinds(declared: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Output kinds as one flat mapping, each value checked (:func:`parse_output_kind`): a nested table (TOML
+    ``[outputs.detections]``, or a factory's ``{"detections": {"scores": "[..., 4:]"}}``) becomes dotted keys
+    (``detections.scores``). Raises ValueError."""
+    flat: dict[str, str] = {}
+    for key, value in declared.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_output_kinds(value, f"{name}."))
+        else:
+            parse_output_kind(name, value)
+            flat[name] = str(value).strip()
+    return flat
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -180,16 +223,31 @@ class Profile(_Strict):
     #: The file it was read from (for messages), not part of the profile.
     _source: str = PrivateAttr(default="<memory>")
 
+    #: ``[gates] strict = true``: an INCONCLUSIVE gate (the point passes, its interval does not) fails the run.
+    strict_gates: bool = Field(default=False, description="Written as [gates] strict = true.")
+    #: Kinds of the model's outputs (``embedding = "embedding"``; ``[outputs.detections]`` ``boxes = "[..., 0:4]"``):
+    #: override what the model declares and what is inferred (compile/validate/kinds.py).
+    outputs: dict[str, str] = Field(default_factory=dict, description="Output name (or OUTPUT.VIEW) -> KIND or KIND[..., START:STOP].")
     @field_validator("gates", mode="before")
     @classmethod
     def _flatten_output_gates(cls, gates: Any) -> Any:
-        """``max_max_abs_error.boxes = 0.05`` (a TOML dotted key) -> the gate ``max_max_abs_error.boxes``."""
+        """``max_max_abs_error.boxes = 0.05`` (a TOML dotted key) -> the gate ``max_max_abs_error.boxes``; deeper
+        tables (``min_top1_agreement.detections.scores``, a slice of an output) are joined the same way."""
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_out_of_gates(cls, data: Any) -> Any:
+        """``[gates] strict = true`` is a switch, not a threshold: it becomes ``strict_gates``."""
+        if isinstance(data, dict) and isinstance(data.get("gates"), dict) and "strict" in data["gates"]:
+            gates = dict(data["gates"])
+            data = {**data, "gates": gates, "strict_gates": gates.pop("strict")}
+        return data
+
         if not isinstance(gates, dict):
             return gates
         flat: dict[str, Any] = {}
         for name, value in gates.items():
             if isinstance(value, dict):
-                flat.update({f"{name}.{output}": threshold for output, threshold in value.items()})
+                flat.update({f"{name}.{output}": threshold for output, threshold in cls._flatten_output_gates(value).items()})
             else:
                 flat[name] = value
         return flat
@@ -198,6 +256,11 @@ class Profile(_Strict):
     @classmethod
     def _gate_names_carry_direction(cls, gates: dict[str, float]) -> dict[str, float]:
         bad = [name for name in gates if not GATE_NAME.match(name)]
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _flatten_outputs(cls, outputs: Any) -> Any:
+        return flatten_output_kinds(outputs) if isinstance(outputs, dict) else outputs
+
         if bad:
             raise ValueError(f"gate names must start with min_ or max_ (e.g. min_top1_agreement), got {bad}")
         return gates

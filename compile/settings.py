@@ -37,6 +37,12 @@ class RunSettings:
     recover_steps: int | None = None
     #: Gate overrides from ``--gate NAME=VALUE``.
     gates: dict[str, float] = field(default_factory=dict)
+    #: ``--strict``: an INCONCLUSIVE gate (point passes, interval does not) fails the run, as ``[gates] strict = true``.
+    strict: bool = False
+    #: ``--metric``: user metrics (``package.module:function`` or a ``compile.metrics`` entry point) run by validate.
+    metrics: tuple[str, ...] = ()
+    #: ``--output-kind NAME=KIND``: output kinds over the profile's ``[outputs]`` and the model's own.
+    output_kinds: dict[str, str] = field(default_factory=dict)
     #: A stored ``report.json`` (or run directory) to hold this run against: two more gates, on the accuracy
     #: lost (points) and the p50 latency gained (percent) since (see compile/validate/baseline.py).
     baseline: Path | None = None

@@ -42,6 +42,7 @@ def run_options(func: F) -> F:
         click.option("--bench-budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
                      help="Benchmark adaptively: each batch size until its median is known to the profile's target (+-2%), within SECONDS in all."),
         click.option("--gate", "gates", multiple=True, metavar="NAME=VALUE", help="Override a gate, e.g. --gate min_top1_agreement=0.99."),
+        *JUDGING_OPTIONS,
         click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), default=None,
                      help="Write JUnit XML here: one test case per gate."),
         click.option("--summary", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -50,6 +51,24 @@ def run_options(func: F) -> F:
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]
     for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+#: ``--metric``, ``--output-kind`` and ``--strict``: how validation judges the outputs (run and validate).
+JUDGING_OPTIONS = [
+    click.option("--metric", "metrics", multiple=True, metavar="MODULE:FUNCTION",
+                 help="A user metric: package.module:function (or a compile.metrics entry point) returning named "
+                      "figures that gates can use (--gate min_map50=0.5)."),
+    click.option("--output-kind", "output_kinds", multiple=True, metavar="NAME=KIND",
+                 help="What an output holds (logits, embedding, probabilities, scores, boxes, regression, mask, "
+                      "generic); OUTPUT.VIEW=KIND[..., START:STOP] judges columns of it on their own."),
+    click.option("--strict", is_flag=True, help="An INCONCLUSIVE gate (its interval does not clear the threshold) fails (exit 1)."),
+]
+
+
+def judging_options(func: F) -> F:
+    for decorator in reversed(JUDGING_OPTIONS):
         func = decorator(func)
     return func
 
@@ -69,7 +88,10 @@ def settings_from_options(options: dict[str, Any]) -> api.RunSettings:
         calib_method=options["calib_method"],
         calib_percentile=options["calib_percentile"],
         recover_steps=options["recover_steps"],
-        gates=api.parse_gates(options["gates"]),
+        gates=api.parse_gates(options["gates"], options.get("metrics", ())),
+        strict=options.get("strict", False),
+        metrics=tuple(options.get("metrics", ())),
+        output_kinds=api.parse_output_kinds(options.get("output_kinds", ())),
         bench_budget=options.get("bench_budget"),
         baseline=options.get("baseline"),
         max_accuracy_regression=options.get("max_accuracy_regression"),

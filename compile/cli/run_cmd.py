@@ -14,17 +14,26 @@ from compile.cli.options import run_options, settings_from_options
 
 
 def finish(report: api.Report, where: Path | str, options: dict[str, Any], log: Callable[[str], None]) -> None:
-    """Print the gates and the verdict, write the CI files, and exit 1 when a gate failed."""
+    """Print the gates and the verdict, write the CI files, and exit 1 when a gate failed (or, strict, was inconclusive).
+    An inconclusive gate is printed even with ``--quiet``: it passed on its point value only."""
+    words = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "skipped": "skipped"}
     for gate in report.gates:
         if gate.skipped:
             log(f"{gate.name}: skipped ({gate.reason})")
+        elif gate.verdict == "inconclusive":
+            click.echo(f"{gate.name}: INCONCLUSIVE{'' if gate.passed else ' (strict: fails)'} ({gate.message()})", err=True)
         else:
-            log(f"{gate.name}: {'pass' if gate.passed else 'FAIL'} ({gate.message()})")
+            log(f"{gate.name}: {words[gate.verdict]} ({gate.message()})")
     for warning in report.warnings if report.kind == "validate" else []:
         log(f"warning: {warning}")
     api.write_ci_files(report, options.get("junit"), options.get("summary"))
-    skipped = [gate.name for gate in report.skipped_gates()]
-    note = f" ({len(skipped)} gate{'s' if len(skipped) > 1 else ''} skipped, not measured: {', '.join(skipped)})" if skipped else ""
+    notes = []
+    if inconclusive := [gate.name for gate in report.gates if gate.verdict == "inconclusive"]:
+        notes.append(f"{len(inconclusive)} gate{'s' if len(inconclusive) > 1 else ''} INCONCLUSIVE, passed on the point value "
+                     f"only: {', '.join(inconclusive)}; more samples would settle it, --strict fails it")
+    if skipped := [gate.name for gate in report.skipped_gates()]:
+        notes.append(f"{len(skipped)} gate{'s' if len(skipped) > 1 else ''} skipped, not measured: {', '.join(skipped)}")
+    note = f" ({'; '.join(notes)})" if notes else ""
     click.echo(f"{'PASSED' if report.passed else 'FAILED'}{note}: {where}")
     if not report.passed:
         sys.exit(1)

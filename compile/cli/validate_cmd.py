@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from compile import api
+from compile.cli.options import judging_options
 from compile.cli.run_cmd import execute, finish
 from compile.errors import UserInputError
 
@@ -40,6 +41,7 @@ _PIPELINE_DEFAULTS = {"sparsity": "dense", "weights": None, "calib": None, "cali
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
               help="Level of the bootstrap intervals (gates on <metric>_lcb / _ucb use it).")
 @click.option("--gate", "gates", multiple=True, metavar="NAME=VALUE", help="Override a gate, e.g. --gate min_top1_agreement_lcb=0.97.")
+@judging_options
 @click.option("--baseline", type=click.Path(path_type=Path), default=None, help="A stored report.json (or run directory) to compare with.")
 @click.option("--max-accuracy-regression", type=float, default=None, help="Points of accuracy the candidate may lose against --baseline (default 0.5).")
 @click.option("--max-latency-regression-pct", type=float, default=None, help="Percent the p50 latency may grow against --baseline (default 10).")
@@ -57,7 +59,7 @@ def validate_command(**options: Any) -> None:
     compile validate --candidate runs/resnet18-cpu-int8 --baseline main/report.json --junit gates.xml
     compile validate resnet18 --profile cpu --precision int8
     """
-    gates = api.parse_gates(options["gates"])
+    gates = api.parse_gates(options["gates"], options["metrics"])
     standalone = options["candidate"] is not None or options["reference"] is not None
     if standalone and options["model"]:
         raise UserInputError("give either MODEL (run the pipeline up to validate) or --candidate/--reference, not both")
@@ -77,7 +79,8 @@ def _standalone(options: dict[str, Any], gates: dict[str, float]) -> None:
         candidate=options["candidate"], reference=options["reference"], data=options["data"], weights=options["weights"],
         samples=options["samples"], seed=options["seed"], confidence=options["confidence"], gates=gates,
         benchmark=options["benchmark"], baseline=options["baseline"], max_accuracy_regression=options["max_accuracy_regression"],
-        max_latency_regression_pct=options["max_latency_regression_pct"], out=options["out"])
+        max_latency_regression_pct=options["max_latency_regression_pct"], out=options["out"], strict=options["strict"],
+        metrics=tuple(options["metrics"]), output_kinds=api.parse_output_kinds(options["output_kinds"]))
     log = (lambda line: click.echo(line, err=True)) if not options["quiet"] else (lambda line: None)
     report = api.validate(request, options["profile"], log)
     where = options["out"] / "report.json" if options["out"] else options["candidate"]

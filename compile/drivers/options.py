@@ -96,8 +96,16 @@ def _build_openvino(profile: Profile, settings: RunSettings) -> tuple[dict[str, 
     return {"profile": profile.name}, {}
 
 
+def _judged_like_validate(profile: Profile, settings: RunSettings) -> dict[str, Any]:
+    """What validate judges outputs by, which the mixed-precision search must judge them by too: the output
+    kinds (profile's ``[outputs]``, ``--output-kind``) and the user metrics (``--metric``)."""
+    return {"output_kinds": dict(profile.outputs), "output_kind_flags": dict(settings.output_kinds),
+            "metrics": list(settings.metrics)}
+
+
 def _validate(profile: Profile, settings: RunSettings) -> tuple[dict[str, Any], dict[str, Any]]:
-    return {"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed}, {}
+    return {"samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed,
+            **_judged_like_validate(profile, settings)}, {}
 
 
 def _benchmark(profile: Profile, settings: RunSettings) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -39,7 +39,7 @@ from compile.models.registry import resolve_model
 from compile.models.spec import ModelInfo
 from compile.onnx_io import inspect_source_onnx
 from compile.passes.base import Pass, PassContext, PassResult
-from compile.passes.registry import check_profile, get_pass_class, known_metrics
+from compile.passes.registry import check_profile, get_pass_class, run_metrics
 from compile.profiles import Profile, load_profile
 from compile.report.build import RunSummary, build_report, write_report
 from compile.settings import RunSettings
@@ -146,10 +146,11 @@ class Pipeline:
                  until: str | None = None) -> None:
         self.settings = settings
         self.until = until
-        self.profile = check_profile(profile or load_profile(settings.profile))
+        catalogue = run_metrics(settings.metrics)
+        self.profile = check_profile(profile or load_profile(settings.profile), catalogue)
         self.precision = settings.resolved_precision(self.profile.precision.default)
         check_run_against_profile(self.profile, settings, self.precision)
-        check_gate_names(settings.gates, "gate", known_metrics())
+        check_gate_names(settings.gates, "gate", catalogue)
         self.settings = replace(settings, precision=self.precision)
         self.run_dir = settings.run_dir(self.profile.name, self.precision)
         self.log = log
@@ -214,7 +215,7 @@ class Pipeline:
         final = state.get("runtime") or state.get(ONNX)
         if final is not None and (rel := self._relative(final)):
             artifacts["final"] = rel
-        gates, baseline = judge(self.profile, self.settings, metrics)
+        gates, baseline = judge(self.profile, self.settings, metrics, sections.get("accuracy"))
         if baseline is not None:
             sections["baseline"] = baseline
         summary = RunSummary(

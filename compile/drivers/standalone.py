@@ -60,6 +60,11 @@ class StandaloneRequest:
     confidence: float = 0.95
     resamples: int = 1000
     gates: dict[str, float] = field(default_factory=dict)
+    #: An inconclusive gate fails (``--strict``).
+    strict: bool = False
+    #: User metrics (``--metric``) and output kinds (``--output-kind``), as for a run.
+    metrics: tuple[str, ...] = ()
+    output_kinds: dict[str, str] = field(default_factory=dict)
     benchmark: bool = False
     baseline: Path | None = None
     max_accuracy_regression: float | None = None
@@ -147,6 +152,7 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
     info = _model_info(reference, request.weights)
     settings = RunSettings(model=reference_text, profile=profile.name, data=request.data, weights=request.weights,
                            samples=request.samples, gates=dict(request.gates), baseline=request.baseline,
+                           strict=request.strict, metrics=tuple(request.metrics), output_kinds=dict(request.output_kinds),
                            max_accuracy_regression=request.max_accuracy_regression,
                            max_latency_regression_pct=request.max_latency_regression_pct, progress=False)
     overrides: dict[str, Any] = {"confidence": request.confidence, "bootstrap_resamples": request.resamples}
@@ -169,7 +175,7 @@ def validate_standalone(request: StandaloneRequest, profile: Profile,
             metrics.update(result.metrics)
             warnings += result.warnings
     sections["accuracy"]["candidate"] = candidate.description
-    gates, baseline = judge(profile, settings, metrics)
+    gates, baseline = judge(profile, settings, metrics, sections.get("accuracy"))
     if baseline is not None:
         sections["baseline"] = baseline
     report = build_report(RunSummary(

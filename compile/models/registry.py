@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -253,8 +253,7 @@ def load_torch_model(artifact: TorchModel, weights: Path | None = None) -> Loade
 
 
 def _replace_weights(info: ModelInfo, weights: str, warning: str | None = None) -> ModelInfo:
-    return ModelInfo(name=info.name, inputs=info.inputs, output_names=info.output_names, preprocessing=info.preprocessing,
-                     weights=weights, task=info.task, warnings=info.warnings + ((warning,) if warning else ()))
+    return replace(info, weights=weights, warnings=info.warnings + ((warning,) if warning else ()))
 
 
 def _load_torchvision(name: str, weights: Path | None) -> LoadedModel:
@@ -317,7 +316,8 @@ def _call_factory(target: str, name: str) -> LoadedModel:
     examples: tuple[Any, ...] = ()
     if isinstance(produced, dict):
         module = produced["model"]
-        info_kwargs = {k: produced[k] for k in ("preprocessing", "output_names", "task", "dynamic_sizes") if k in produced}
+        info_kwargs = {k: produced[k] for k in ("preprocessing", "output_names", "task", "dynamic_sizes", "output_kinds")
+                       if k in produced}
         inputs = produced.get("inputs", ())
     elif isinstance(produced, tuple):
         module, inputs = produced

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from compile.errors import ProfileError, UserInputError
+from compile.profiles import flatten_output_kinds
 
 if TYPE_CHECKING:
     from compile.profiles import InputShape
@@ -114,7 +115,10 @@ class ModelInfo:
     ``output_names``: as the factory declared them, or empty: then export names them from the model's
     output structure (see :mod:`compile.models.outputs`) and records them here. ``dynamic_sizes``: the
     size of each named dynamic non-batch axis, for every input that has that axis (an input's own
-    ``sizes`` win)."""
+    ``sizes`` win). ``output_kinds``: what the factory declares its outputs hold (output name -> ``KIND``,
+    or ``OUTPUT.VIEW`` -> ``KIND[..., START:STOP]`` for a column slice; a nested dict is the same), which
+    picks the figures validation measures (:mod:`compile.validate.kinds`); a bad declaration is a
+    UserInputError."""
 
     name: str
     inputs: tuple[InputSpec, ...]
@@ -125,8 +129,13 @@ class ModelInfo:
     task: str = "classification"
     warnings: tuple[str, ...] = field(default_factory=tuple)
     dynamic_sizes: Mapping[str, int] = field(default_factory=dict, hash=False)
+    output_kinds: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "output_kinds", flatten_output_kinds(self.output_kinds))
+        except ValueError as err:
+            raise UserInputError(f"model {self.name}: {err}") from err
         # Bind the model-level sizes into the specs: code that holds only specs generates the right shapes.
         if self.dynamic_sizes:
             object.__setattr__(self, "inputs", tuple(spec.with_sizes(self.dynamic_sizes) for spec in self.inputs))
@@ -145,6 +154,7 @@ class ModelInfo:
             "task": self.task,
             "warnings": list(self.warnings),
             **({"dynamic_sizes": dict(self.dynamic_sizes)} if self.dynamic_sizes else {}),
+            **({"output_kinds": dict(self.output_kinds)} if self.output_kinds else {}),
         }
 
     @classmethod
@@ -159,6 +169,7 @@ class ModelInfo:
             task=data.get("task", "classification"),
             warnings=tuple(data.get("warnings", ())),
             dynamic_sizes=dict(data.get("dynamic_sizes", {})),
+            output_kinds=dict(data.get("output_kinds", {})),
         )
 
 

@@ -17,6 +17,7 @@ from compile.passes.base import Pass
 from compile.profiles import Profile
 from compile.validate.baseline import REGRESSION_METRICS
 from compile.validate.gates import MetricCatalogue
+from compile.validate.user_metrics import declared_names, load_user_metrics
 
 ENTRY_POINT_GROUP = "compile.passes"
 
@@ -87,16 +88,24 @@ def known_metrics() -> MetricCatalogue:
     return MetricCatalogue(tuple(sorted(names)), tuple(sorted(per_output)))
 
 
-def check_profile(profile: Profile) -> Profile:
+def run_metrics(user_metrics: tuple[str, ...] | list[str] = ()) -> MetricCatalogue:
+    """What a run's gates may name: :func:`known_metrics` and what its user metrics (``--metric``) declare; open to
+    any bare name when one of them declares nothing (its gates are checked once it has run)."""
+    if not user_metrics:
+        return known_metrics()
+    return known_metrics().with_user_metrics(*declared_names(load_user_metrics(list(user_metrics))))
+
+
+def check_profile(profile: Profile, catalogue: MetricCatalogue | None = None) -> Profile:
     """``profile``, once its passes are known to be registered and its gates to name metrics some pass
-    measures; else a ProfileError naming the file and the field."""
+    measures (or ``catalogue``: a run's, with its user metrics); else a ProfileError naming the file and the field."""
     known = known_pass_names()
     for entry in profile.passes:
         if entry.name not in known:
             close = difflib.get_close_matches(entry.name, sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ProfileError(f"invalid profile {profile.source}: passes: unknown pass '{entry.name}'{hint}")
-    catalogue = known_metrics()
+    catalogue = catalogue or known_metrics()
     for name in profile.gates:
         if (problem := catalogue.problem(name)) is not None:
             raise ProfileError(f"invalid profile {profile.source}: gates.{name}: {problem}")

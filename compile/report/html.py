@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from compile.report.markdown import accuracy_figures
+from compile.report.markdown import KIND_FIGURES, accuracy_figures, verdict_text
 from compile.report.schema import Accuracy, Report
 from compile.report.svg import Point, bars_svg, scatter_svg
 from compile.validate.gates import GateResult
@@ -38,11 +38,11 @@ def _gates(gates: list[GateResult]) -> str:
         return "<p>No gates are set.</p>"
     rows = []
     for g in gates:
-        if g.skipped:
-            verdict = f'<span class="skip">skipped: {escape(g.reason)}</span>'
-        else:
-            verdict = '<span class="pass">pass</span>' if g.passed else '<span class="fail">FAIL</span>'
-        rows.append([f"<code>{escape(g.name)}</code>", _fmt(g.value), _fmt(g.threshold), verdict])
+        text = escape(verdict_text(g).replace("**", ""))
+        css = "skip" if g.skipped or g.verdict == "inconclusive" else ("pass" if g.passed else "fail")
+        output = g.detail.get("output") if isinstance(g.detail, dict) else None
+        value = _fmt(g.value) + (f" ({escape(output)})" if output else "")
+        rows.append([f"<code>{escape(g.name)}</code>", value, _fmt(g.threshold), f'<span class="{css}">{text}</span>'])
     return table(["gate", "value", "threshold", "result"], rows, raw=True)
 
 
@@ -59,9 +59,17 @@ def _accuracy(section: Accuracy) -> str:
     level = f"{int(round(100 * ci['level']))}% CI ({ci.get('resamples')} paired bootstrap resamples)" if ci else "interval"
     parts.append(table(["metric", "value", level], rows))
     outputs = accuracy.get("outputs") or {}
-    if len(outputs) > 1:
-        names = list(next(iter(outputs.values())))
-        parts.append("<h3>Per output</h3>" + table(["output", *names], [[name, *figs.values()] for name, figs in outputs.items()]))
+    kinds = accuracy.get("output_kinds") or {}
+    if outputs:
+        rows = []
+        for name, figs in outputs.items():
+            kind = kinds.get(name, {})
+            own = ", ".join(f"{key} {_fmt(figs[key])}" for key in KIND_FIGURES.get(kind.get("kind", ""), ()) if key in figs)
+            rows.append([name, f"{kind.get('kind', '-')} {kind.get('columns', '')}".strip() + f" ({kind.get('source', '-')})",
+                         figs.get("cosine_similarity"), figs.get("max_abs_error"), figs.get("snr_db"), own or "-"])
+        parts.append("<h3>Per output</h3>" + table(["output", "kind", "cosine", "max abs error", "SNR dB", "figures of its kind"], rows))
+    for spec, figures in (accuracy.get("user_metrics") or {}).items():
+        parts.append(f"<p>User metric <code>{escape(spec)}</code>: " + escape(", ".join(f"{k} {_fmt(v)}" for k, v in figures.items())) + "</p>")
     return "".join(parts)
 
 
@@ -96,8 +104,11 @@ def _latency(latency: dict[str, Any], machine: dict[str, Any]) -> str:
 def render_html(report: Report) -> str:
     passed = report.passed
     title = f"{report.model} on {report.profile} ({report.precision})"
+    inconclusive = sum(1 for g in report.gates if g.verdict == "inconclusive")
+    verdict = ("PASSED" if passed else "FAILED") + (f" ({inconclusive} gate{'s' if inconclusive > 1 else ''} INCONCLUSIVE)"
+                                                    if passed and inconclusive else "")
     body = [f"<h1>{escape(title)}</h1>",
-            f'<p class="verdict {"pass" if passed else "fail"}">{"PASSED" if passed else "FAILED"}</p>',
+            f'<p class="verdict {"pass" if passed else "fail"}">{verdict}</p>',
             f"<p>backend {_fmt(report.backend)}; sparsity {_fmt(report.sparsity)}; weights {_fmt(report.weights)}; "
             f"created {_fmt(report.created)}</p>"]
     body += [f'<p class="warn">warning: {escape(w)}</p>' for w in report.warnings]

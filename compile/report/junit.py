@@ -17,6 +17,9 @@ from compile.validate.gates import GateResult
 
 
 def junit_xml(gates: list[GateResult], suite: str, properties: dict[str, Any] | None = None) -> str:
+    """One test case per gate, its verdict in a ``verdict`` property: a failed gate (or, strict, an inconclusive
+    one) is a ``<failure>`` (type ``GateFailed`` / ``GateInconclusive``), a skipped one ``<skipped/>``, an
+    inconclusive one that does not fail passes with its message starting ``INCONCLUSIVE`` in ``<system-out>``."""
     failures = sum(1 for g in gates if not g.skipped and not g.passed)
     skipped = sum(1 for g in gates if g.skipped)
     root = ET.Element("testsuites", name="compile", tests=str(len(gates)), failures=str(failures), errors="0")
@@ -28,14 +31,17 @@ def junit_xml(gates: list[GateResult], suite: str, properties: dict[str, Any] | 
             ET.SubElement(props, "property", name=str(key), value=str(value))
     for gate in gates:
         case = ET.SubElement(suite_el, "testcase", name=gate.name, classname=f"compile.gates.{suite}", time="0")
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="verdict", value=gate.verdict)
         message = gate.message()
         if gate.skipped:
             ET.SubElement(case, "skipped", message=message)
         elif not gate.passed:
-            failure = ET.SubElement(case, "failure", message=message, type="GateFailed")
+            kind = "GateInconclusive" if gate.verdict == "inconclusive" else "GateFailed"
+            failure = ET.SubElement(case, "failure", message=message, type=kind)
             failure.text = message + (f"; {gate.reason}" if gate.reason else "")
         else:
-            ET.SubElement(case, "system-out").text = message
+            ET.SubElement(case, "system-out").text = ("INCONCLUSIVE: " if gate.verdict == "inconclusive" else "") + message
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

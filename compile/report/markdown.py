@@ -14,14 +14,57 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def verdict_text(gate: GateResult) -> str:
+    """PASS, **FAIL**, **INCONCLUSIVE** (with the samples that would settle it) or skipped, and how it was judged."""
+    if gate.skipped:
+        return "skipped: " + gate.reason
+    detail = gate.detail if isinstance(gate.detail, dict) else {}
+    judged = detail.get("judged_on", "")
+    if gate.verdict == "inconclusive":
+        needed = detail.get("samples_needed")
+        low, high = detail.get("interval", (None, None))
+        bound = low if gate.name.startswith("min_") else high
+        text = (f"**INCONCLUSIVE**: interval reaches {_fmt(bound)}; "
+                + (f"about {needed} samples would settle it ({detail.get('samples')} now)" if needed else "point at the threshold"))
+        return text + ("" if gate.passed else " (strict: fails)")
+    if gate.verdict == "fail":
+        return "**FAIL**"
+    return "pass" + (" (point value: no interval)" if "no interval" in judged else "")
+
+
 def gate_table(gates: list[GateResult]) -> list[str]:
     if not gates:
         return ["No gates are set."]
     lines = ["| gate | value | threshold | result |", "|---|---|---|---|"]
     for g in gates:
-        result = "skipped: " + g.reason if g.skipped else ("pass" if g.passed else "**FAIL**")
         value = "-" if g.value is None else _fmt(g.value)
-        lines.append(f"| `{g.name}` | {value} | {_fmt(g.threshold)} | {result} |")
+        output = (g.detail or {}).get("output") if isinstance(g.detail, dict) else None
+        if output:
+            value += f" ({output})"
+        lines.append(f"| `{g.name}` | {value} | {_fmt(g.threshold)} | {verdict_text(g)} |")
+    return lines
+
+
+#: Per output, the figures that speak for its kind (the rest are in report.json).
+KIND_FIGURES = {"logits": ("top1_agreement", "top5_agreement"), "probabilities": ("top1_agreement", "top5_agreement"),
+                "scores": ("top1_agreement", "top5_agreement"), "embedding": ("cosine_mean", "cosine_min", "cosine_p1"),
+                "boxes": ("abs_error_p50", "abs_error_p99", "rel_error_p99"),
+                "regression": ("abs_error_p50", "abs_error_p99", "rel_error_p99"), "mask": ("pixel_agreement", "mean_iou"),
+                "generic": ()}
+
+
+def output_table(accuracy: dict[str, Any]) -> list[str]:
+    """One row per output (and column slice): its kind and where the kind came from, the generic figures, and
+    those of its kind."""
+    outputs = accuracy.get("outputs") or {}
+    kinds = accuracy.get("output_kinds") or {}
+    lines = ["| output | kind | cosine | max abs error | SNR dB | figures of its kind |", "|---|---|---|---|---|---|"]
+    for name, figures in outputs.items():
+        kind = kinds.get(name, {})
+        label = kind.get("kind", "-") + (f" {kind['columns']}" if kind.get("columns") else "")
+        own = ", ".join(f"{key} {_fmt(figures[key])}" for key in KIND_FIGURES.get(kind.get("kind", ""), ()) if key in figures)
+        lines.append(f"| {name} | {label} ({kind.get('source', '-')}) | {_fmt(figures.get('cosine_similarity'))} | "
+                     f"{_fmt(figures.get('max_abs_error'))} | {_fmt(figures.get('snr_db'))} | {own or '-'} |")
     return lines
 
 
@@ -32,6 +75,8 @@ def accuracy_figures(accuracy: Accuracy) -> dict[str, Any]:
 
 def render_markdown(report: Report) -> str:
     verdict = "PASSED" if report.passed else "FAILED"
+    if report.passed and (inconclusive := [g for g in report.gates if g.verdict == "inconclusive"]):
+        verdict += f" ({len(inconclusive)} gate{'s' if len(inconclusive) > 1 else ''} INCONCLUSIVE)"
     lines = [
         f"# {report.model} on {report.profile} ({report.precision}): {verdict}",
         "",
@@ -50,16 +95,15 @@ def render_markdown(report: Report) -> str:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith(("_lcb", "_ucb")):
                 lines.append(f"| {key} | {_fmt(value)} |")
         confidence = accuracy.get("confidence") or {}
-        intervals = {k: v for k, v in confidence.items() if isinstance(v, dict)}
+        intervals = {k: v for k, v in confidence.items() if isinstance(v, dict) and "." not in k}
         if intervals:
             lines += ["", f"{int(round(100 * confidence['level']))}% intervals ({confidence.get('method', 'bootstrap')}, "
                       f"{confidence.get('resamples')} resamples): "
                       + "; ".join(f"{name} {_fmt(iv['low'])} to {_fmt(iv['high'])}" for name, iv in intervals.items())]
-        outputs = accuracy.get("outputs") or {}
-        if len(outputs) > 1:
-            names = list(next(iter(outputs.values())))
-            lines += ["", "| output | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-            lines += [f"| {out} | " + " | ".join(_fmt(figs.get(n)) for n in names) + " |" for out, figs in outputs.items()]
+        if accuracy.get("outputs"):
+            lines += ["", *output_table(accuracy)]
+        for spec, figures in (accuracy.get("user_metrics") or {}).items():
+            lines += ["", f"User metric `{spec}`: " + ", ".join(f"{k} {_fmt(v)}" for k, v in figures.items())]
     latency = report.latency
     if latency:
         lines += ["", "## Latency", "", "| batch | p50 ms | p90 ms | p99 ms | min ms | throughput/s | spread % |", "|---|---|---|---|---|---|---|"]

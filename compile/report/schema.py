@@ -67,8 +67,20 @@ class Accuracy(Section):
     samples_available: int | None = Field(default=None, description="inputs the data offered")
     skipped_inputs: int | None = None
     outputs: dict[str, dict[str, float | None]] = Field(
-        default_factory=dict, description="per output name: metric name -> value (the figures of every output)")
-    confidence: dict[str, Any] | None = Field(default=None, description="bootstrap intervals of agreement and drop")
+        default_factory=dict, description="per output (and declared column slice, OUTPUT.VIEW): metric name -> value, the "
+                                          "generic figures and those of its kind")
+    output_kinds: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="per output: kind (logits, embedding, probabilities, scores, boxes, regression, mask, "
+                                  "generic), source (--output-kind, profile, model, or how it was inferred); a column "
+                                  "slice also names its output and columns")
+    user_metrics: dict[str, dict[str, float]] | None = Field(
+        default=None, description="--metric: per user metric (as given) the figures it returned")
+    data_sha256: str | None = Field(default=None, description="SHA-256 of the inputs validated on, as fed (compare flags runs "
+                                                              "validated on other data)")
+    reference_sha256: str | None = Field(default=None, description="identity of the reference and its weights")
+    confidence: dict[str, Any] | None = Field(
+        default=None, description="intervals (value, low, high, confidence, samples, method) of the agreements, drops, "
+                                  "cosine_mean, pixel_agreement and mean_iou, headline and per output (<metric>.<output>)")
 
     @model_serializer(mode="wrap")
     def _headline_first(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from compile.fsutil import write_text_atomic
-from compile.report.markdown import accuracy_figures, gate_table
+from compile.report.markdown import KIND_FIGURES, accuracy_figures, gate_table
 from compile.report.schema import Report
 
 
@@ -36,9 +36,18 @@ def _interval(accuracy: dict[str, Any], name: str, scale: float = 1.0, unit: str
 
 def render_summary(report: Report) -> str:
     title = f"{report.model} on {report.profile} ({report.precision})"
-    lines = [f"### compile: {'PASSED' if report.passed else 'FAILED'}: {title}", ""]
-    if failed := report.failed_gates():
+    inconclusive = [g for g in report.gates if g.verdict == "inconclusive"]
+    state = "PASSED" if report.passed else "FAILED"
+    if report.passed and inconclusive:
+        state += f" ({len(inconclusive)} INCONCLUSIVE)"
+    lines = [f"### compile: {state}: {title}", ""]
+    if failed := [g for g in report.failed_gates() if g.verdict != "inconclusive"]:
         lines += ["Failed gates:", ""] + [f"- `{g.name}`: {g.message()}" for g in failed] + [""]
+    if inconclusive:
+        strict = any(not g.passed for g in inconclusive)
+        lines += [f"Inconclusive gates (the point value passes, the interval does not clear the threshold; "
+                  f"{'strict: they fail' if strict else 'they do not fail the run unless --strict'}):", ""]
+        lines += [f"- `{g.name}`: {g.message()}" for g in inconclusive] + [""]
     if skipped := report.skipped_gates():
         lines += ["Skipped gates (not checked: this run did not measure their metric):", ""]
         lines += [f"- `{g.name}`: {g.reason}" for g in skipped] + [""]
@@ -52,6 +61,11 @@ def render_summary(report: Report) -> str:
             rows.append(("top-1 reference / candidate", f"{_num(100 * accuracy['reference_top1'])}% / {_num(100 * accuracy['candidate_top1'])}%"))
             rows.append(("top-1 drop (points)", _interval(accuracy, "top1_drop")))
         rows.append(("cosine similarity", _num(accuracy.get("cosine_similarity"), 6)))
+        kinds = accuracy.get("output_kinds") or {}
+        for name, figures in (accuracy.get("outputs") or {}).items():
+            own = [key for key in KIND_FIGURES.get((kinds.get(name) or {}).get("kind", ""), ()) if key in figures]
+            if own and (len(kinds) > 1 or kinds.get(name, {}).get("kind") not in ("logits", None)):
+                rows.append((f"output {name} ({kinds[name]['kind']})", ", ".join(f"{k} {_num(figures[k])}" for k in own)))
         rows.append(("max abs error", _num(accuracy.get("max_abs_error"))))
         rows.append(("NaN/Inf in outputs", _num(accuracy.get("non_finite"))))
     if latency:

@@ -13,6 +13,7 @@ all agree still allow an agreement of 94.4%, a drop of up to 5.6 points).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,27 +26,40 @@ DEFAULT_SEED = 0
 _CHUNK = 100
 
 
+#: How an interval was found: resampling, or the exact bound for a rate where no event was seen.
+BOOTSTRAP = "percentile bootstrap"
+ZERO_EVENT = "exact zero-event bound"
+
+
 @dataclass(frozen=True)
 class Interval:
-    """A point value and its two-sided percentile bootstrap interval."""
+    """A point value and its two-sided interval: percentile bootstrap, or the exact zero-event bound."""
 
     value: float
     low: float
     high: float
     confidence: float
     resamples: int
+    #: Samples the figure was measured on.
+    samples: int = 0
+    method: str = BOOTSTRAP
 
     def scaled(self, factor: float) -> Interval:
-        return Interval(self.value * factor, self.low * factor, self.high * factor, self.confidence, self.resamples)
+        return Interval(self.value * factor, self.low * factor, self.high * factor, self.confidence, self.resamples,
+                        self.samples, self.method)
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | str]:
         return {"value": self.value, "low": self.low, "high": self.high, "confidence": self.confidence,
-                "resamples": self.resamples}
+                "resamples": self.resamples, "samples": self.samples, "method": self.method}
 
 
 def bootstrap_mean(values: Sequence[float] | np.ndarray, resamples: int = DEFAULT_RESAMPLES,
-                   confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED) -> Interval:
-    """Percentile bootstrap interval of the mean of ``values`` (seeded: the same inputs give the same interval)."""
+                   confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED, rate: bool = True) -> Interval:
+    """Percentile bootstrap interval of the mean of ``values`` (seeded: the same inputs give the same interval).
+
+    ``rate``: the values are per-sample rates (hits, agreement shares), so all-1 or all-0 values get the exact
+    zero-event bound instead of a collapsed interval; false for continuous figures (a cosine of exactly 1.0 on
+    every sample is certain: the outputs are identical)."""
     data = np.asarray(values, dtype=np.float64).reshape(-1)
     if data.size == 0:
         raise ValueError("bootstrap needs at least one sample")
@@ -61,15 +75,15 @@ def bootstrap_mean(values: Sequence[float] | np.ndarray, resamples: int = DEFAUL
         means[start:start + count] = data[indices].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    interval = Interval(float(data.mean()), float(low), float(high), confidence, resamples)
-    if np.all(data == data[0]) and data[0] in (0.0, 1.0):
+    interval = Interval(float(data.mean()), float(low), float(high), confidence, resamples, data.size)
+    if rate and np.all(data == data[0]) and data[0] in (0.0, 1.0):
         # Every sample identical (all agree, or none): resampling cannot move the mean, so the
         # percentile interval collapses to a point. Use the exact (Clopper-Pearson) bound for zero
         # events instead: with n samples and none of the other kind, the rate of the other kind
         # can still be up to 1 - (alpha)^(1/n) (about 3/n at 95%).
         bound = zero_event_bound(data.size, confidence)
         interval = Interval(interval.value, 1.0 - bound if data[0] == 1.0 else 0.0,
-                            1.0 if data[0] == 1.0 else bound, confidence, resamples)
+                            1.0 if data[0] == 1.0 else bound, confidence, resamples, data.size, ZERO_EVENT)
     return interval
 
 
@@ -92,5 +106,26 @@ def paired_difference(reference_hits: Sequence[float] | np.ndarray, candidate_hi
         # No discordant pair: the difference is bounded by the rate of discordant pairs, whose exact
         # bound for zero events is used (the bootstrap would collapse to [0, 0]).
         bound = zero_event_bound(diff.size, confidence)
-        return Interval(0.0, -bound, bound, confidence, resamples)
+        return Interval(0.0, -bound, bound, confidence, resamples, diff.size, ZERO_EVENT)
     return bootstrap_mean(diff, resamples, confidence, seed)
+
+
+def samples_needed(value: float, bound: float, threshold: float, samples: int, confidence: float, method: str) -> int | None:
+    """About how many samples would make a gate conclusive at the observed rate: the count at which the interval's
+    pessimistic ``bound`` (the lower one of a ``min_`` gate, the upper one of a ``max_``) reaches ``threshold``,
+    ``value`` (which passes) staying as measured. ``None`` when none can (``value`` equals the threshold).
+
+    A bootstrap interval's half-width shrinks as 1/sqrt(n): n' = ceil(n ((value - bound) / (value - threshold))^2).
+    The exact zero-event bound at n samples is s (1 - (alpha/2)^(1/n)) with s its scale (1 for a rate, 100 for a
+    drop in points, recovered from the bound itself): n' = ceil(ln(alpha/2) / ln(1 - |value - threshold| / s)),
+    e.g. 122 samples that all agree for min_top1_agreement = 0.97 at 95%."""
+    margin, width = abs(value - threshold), abs(value - bound)
+    if margin == 0.0 or samples < 1:
+        return None
+    if method == ZERO_EVENT:
+        scale = width / zero_event_bound(samples, confidence)
+        share = margin / scale
+        if share >= 1.0:
+            return 1
+        return max(samples, math.ceil(math.log((1.0 - confidence) / 2.0) / math.log(1.0 - share)))
+    return max(samples, math.ceil(samples * (width / margin) ** 2))

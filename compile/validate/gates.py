@@ -6,6 +6,17 @@ can measure (a :class:`MetricCatalogue`, read from the passes by
 :func:`compile.passes.registry.known_metrics`): a typo is rejected before anything runs, with the closest known
 names, since a CI gate that can never fail is worse than none. A known metric this run did not
 measure (no labels for ``top1_drop``, no benchmark for ``p99_ms``) is reported as skipped, not passed.
+
+A gate naming a view (``min_cosine_mean.embedding``) judges that output; a gate without one judges every
+output whose kind measures the metric, and its value is the deciding output's. Each judged gate has a verdict:
+
+- **pass**: the point value passes and so does the pessimistic end of its interval (the lower bound of a
+  ``min_`` gate, the upper of a ``max_``), or the metric has no interval and the point passes (``judged_on:
+  point``);
+- **fail**: the point value misses the threshold;
+- **inconclusive**: the point passes, the interval does not clear the threshold: more samples are needed
+  (:func:`compile.validate.bootstrap.samples_needed` says about how many). It does not fail a run unless
+  ``strict``.
 """
 
 from __future__ import annotations
@@ -20,7 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.errors import UserInputError
 from compile.profiles import GATE_NAME
+from compile.validate.bootstrap import samples_needed
 from compile.validate.compare import compare_outputs
+from compile.validate.user_metrics import UserMetric
 
 #: What became of a gate: "skipped" when this run did not measure its metric.
 Verdict = Literal["pass", "fail", "skipped", "inconclusive"]
@@ -41,8 +54,10 @@ class GateResult(BaseModel):
     passed: bool
     skipped: bool = False
     reason: str = ""
-    verdict: Verdict = Field(default="pass", description="pass | fail | skipped | inconclusive")
-    detail: Any = Field(default=None, description="free-form detail of the judgement, written only when set")
+    verdict: Verdict = Field(default="pass", description="pass | fail | skipped | inconclusive (the point passes, the "
+                                                          "interval does not clear the threshold)")
+    detail: Any = Field(default=None, description="how it was judged: judged_on (interval or point), interval, confidence, "
+                                                  "samples, samples_needed (inconclusive), output (the deciding one)")
 
     @model_validator(mode="before")
     @classmethod
@@ -56,12 +71,24 @@ class GateResult(BaseModel):
         return self.model_dump(exclude_unset=True)
 
     def message(self) -> str:
-        """``top1_agreement = 0.95, needs >= 0.97 (min_top1_agreement)``, or why it was skipped."""
+        """``top1_agreement = 0.95, needs >= 0.97 (min_top1_agreement)``, why it was skipped, or why it is
+        inconclusive (``...: INCONCLUSIVE, the 95% interval reaches 0.944; about 122 samples would settle it``)."""
         if self.skipped:
             return f"{self.name} skipped: {self.reason}"
         op = ">=" if self.name.startswith("min_") else "<="
         shown = "NaN" if self.value is None else f"{self.value:.6g}"
-        return f"{self.metric} = {shown}, needs {op} {self.threshold:g} ({self.name})"
+        detail = self.detail if isinstance(self.detail, dict) else {}
+        where = f" on output '{detail['output']}'" if detail.get("output") else ""
+        text = f"{self.metric} = {shown}{where}, needs {op} {self.threshold:g} ({self.name})"
+        if self.verdict == "inconclusive":
+            low, high = detail.get("interval", (None, None))
+            bound = low if op == ">=" else high
+            needed = detail.get("samples_needed")
+            more = (f"about {needed} samples would settle it ({detail.get('samples')} now)" if needed
+                    else "no sample count settles it: the point value is at the threshold")
+            text += (f": INCONCLUSIVE, the {int(round(100 * detail.get('confidence', 0.95)))}% interval reaches "
+                     f"{bound:.6g}; {more}")
+        return text
 
 
 def gate_metric(name: str) -> str:
@@ -72,16 +99,22 @@ def gate_metric(name: str) -> str:
 @dataclass(frozen=True)
 class MetricCatalogue:
     """What gates may name: metrics (fnmatch patterns such as ``p50_ms_b*``) and the per-output ones
-    (``<metric>.<output>``, output names being known only once the model is)."""
+    (``<metric>.<output>``, output names being known only once the model is). ``open``: user metrics that do not
+    declare their names are in use, so an unknown bare name may still be measured (checked once they have run)."""
 
     metrics: tuple[str, ...]
     per_output: tuple[str, ...]
+    open: bool = False
 
     def knows(self, metric: str) -> bool:
         base, dot, output = metric.partition(".")
         if dot:
             return bool(output) and base in self.per_output
-        return any(fnmatch.fnmatchcase(metric, pattern) for pattern in self.metrics)
+        return self.open or any(fnmatch.fnmatchcase(metric, pattern) for pattern in self.metrics)
+
+    def with_user_metrics(self, names: set[str], complete: bool) -> MetricCatalogue:
+        """This catalogue and the names user metrics declare; ``open`` unless every user metric declares them."""
+        return MetricCatalogue(tuple(sorted({*self.metrics, *names})), self.per_output, self.open or not complete)
 
     def closest(self, metric: str, n: int = 3) -> list[str]:
         """The known names nearest ``metric`` (difflib), patterns shown as ``p99_ms_b<N>``, ``sparsity_<name>``."""
@@ -96,7 +129,12 @@ class MetricCatalogue:
         if self.knows(metric):
             return None
         direction = gate.partition("_")[0]
-        close = self.closest(metric)
+        base, dot, output = metric.partition(".")
+        if dot:  # a per-output gate: the closest per-output metrics, on the same output
+            scored = sorted((-difflib.SequenceMatcher(None, base, name).ratio(), name) for name in self.per_output)
+            close = [f"{name}.{output}" for score, name in scored if -score >= 0.5][:3]
+        else:
+            close = self.closest(metric)
         hint = f"; did you mean {', '.join(f'{direction}_{c}' for c in close)}?" if close else ""
         return f"unknown metric '{metric}' (no pass measures it){hint}"
 
@@ -125,26 +163,82 @@ def parse_gate_overrides(items: tuple[str, ...] | list[str], known: MetricCatalo
     return gates
 
 
-def evaluate_gates(thresholds: dict[str, float], metrics: dict[str, float]) -> list[GateResult]:
-    """One result per gate. A gate on an output the model does not have (while the metric was measured
-    for its other outputs) is a UserInputError naming the outputs it has."""
+#: How bad each verdict is, for a gate judged on several outputs.
+_SEVERITY = {"pass": 0, "inconclusive": 1, "fail": 2}
+
+
+def evaluate_gates(thresholds: dict[str, float], metrics: dict[str, float], intervals: dict[str, Any] | None = None,
+                   strict: bool = False) -> list[GateResult]:
+    """One result per gate (see the module docstring for the verdicts).
+
+    ``intervals``: metric name (``top1_agreement``, ``cosine_mean.embedding``) -> an interval as the report's
+    ``accuracy.confidence`` holds it (``low``, ``high``, ``confidence``, ``samples``, ``method``); without it every
+    gate is judged on its point value. ``strict``: an inconclusive gate fails (``passed`` false). A gate on an
+    output the model does not have (while the metric was measured for its other outputs) is a UserInputError
+    naming the outputs it has."""
     results = []
     for name, threshold in thresholds.items():
         direction, _, metric = name.partition("_")
-        value = metrics.get(metric)
-        if value is None:
+        candidates = _candidates(metric, metrics)
+        if not candidates:
             _check_output_exists(name, metric, metrics)
             results.append(GateResult(name=name, metric=metric, threshold=threshold, value=None, passed=True, skipped=True,
                                       reason=f"'{metric}' was not measured"))
             continue
-        if math.isnan(value):
-            results.append(GateResult(name=name, metric=metric, threshold=threshold, value=value, passed=False, skipped=False,
-                                      reason="measured value is NaN"))
-            continue
-        passed = value >= threshold if direction == "min" else value <= threshold
-        results.append(GateResult(name=name, metric=metric, threshold=threshold, value=float(value), passed=passed,
-                                  skipped=False, reason=""))
+        judged = [_judge(direction, threshold, key, view, value, (intervals or {}).get(key)) for key, view, value in candidates]
+        lower = direction == "min"
+        # The deciding output: the worst verdict; among equals the worst value (an inconclusive one: the most samples needed).
+        best = max(range(len(judged)), key=lambda i: (_SEVERITY[judged[i][0]], _badness(judged[i], lower)))
+        verdict, value, reason, detail = judged[best]
+        if len(candidates) > 1:
+            detail = {**detail, "output": candidates[best][1]}
+        passed = verdict == "pass" or (verdict == "inconclusive" and not strict)
+        if verdict == "inconclusive" and strict:
+            reason += " (strict: an inconclusive gate fails)"
+        results.append(GateResult(name=name, metric=metric, threshold=threshold, value=value, passed=passed, skipped=False,
+                                  reason=reason, verdict=verdict, detail=detail))
     return results
+
+
+def _candidates(metric: str, metrics: dict[str, float]) -> list[tuple[str, str | None, float]]:
+    """(metric key, view, value) a gate on ``metric`` judges: that key for a gate naming a view or a metric measured
+    once; every view's ``<metric>.<view>`` for a bare metric measured per output."""
+    if "." in metric:
+        return [(metric, metric.partition(".")[2], metrics[metric])] if metric in metrics else []
+    per_view = [(key, key.partition(".")[2], value) for key, value in metrics.items() if key.partition(".")[0] == metric and "." in key]
+    if per_view:
+        return per_view
+    return [(metric, None, metrics[metric])] if metric in metrics else []
+
+
+def _badness(judged: tuple[str, float, str, dict[str, Any]], lower: bool) -> float:
+    verdict, value, _, detail = judged
+    if verdict == "inconclusive":
+        return float(detail.get("samples_needed") or math.inf)
+    if math.isnan(value):
+        return math.inf
+    return -value if lower else value
+
+
+def _judge(direction: str, threshold: float, key: str, view: str | None, value: float,
+           interval: dict[str, Any] | None) -> tuple[str, float, str, dict[str, Any]]:
+    """(verdict, value, reason, detail) of one output's figure."""
+    value = float(value)
+    if math.isnan(value):
+        return "fail", value, "measured value is NaN", {"judged_on": "point"}
+    lower = direction == "min"
+    if not (value >= threshold if lower else value <= threshold):
+        return "fail", value, "", {"judged_on": "point"}
+    if interval is None:
+        return "pass", value, "", {"judged_on": "point (no interval for this metric)"}
+    low, high = float(interval["low"]), float(interval["high"])
+    confidence, samples = float(interval.get("confidence", 0.95)), int(interval.get("samples", 0))
+    detail: dict[str, Any] = {"judged_on": "interval", "interval": [low, high], "confidence": confidence, "samples": samples}
+    bound = low if lower else high
+    if (bound >= threshold) if lower else (bound <= threshold):
+        return "pass", value, "", detail
+    detail["samples_needed"] = samples_needed(value, bound, threshold, samples, confidence, str(interval.get("method", "")))
+    return "inconclusive", value, "the point value passes, its interval does not clear the threshold", detail
 
 
 def _check_output_exists(name: str, metric: str, metrics: dict[str, float]) -> None:
@@ -159,10 +253,14 @@ def _check_output_exists(name: str, metric: str, metrics: dict[str, float]) -> N
 
 
 def checked_gates(thresholds: dict[str, float], reference: dict[str, Any], labels: list[int] | None,
-                  confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
-    """The gates validation will check (not skip) for outputs shaped like ``reference``: those whose
-    metric :func:`compare_outputs` measures for them. Anything judging candidates before validation
-    (the mixed-precision search) uses this, so it is never held to a gate validation skips."""
+                  confidence: float = 0.95, seed: int = 0, *, kinds: dict[str, str] | None = None,
+                  user_metrics: list[UserMetric] | tuple[UserMetric, ...] = (),
+                  metadata: dict[str, Any] | None = None) -> dict[str, float]:
+    """The gates validation will check (not skip) for outputs shaped like ``reference`` with these ``kinds``:
+    those whose metric :func:`compare_outputs` (and the user metrics) measures for them. Anything judging
+    candidates before validation (the mixed-precision search) uses this, so it is never held to a gate
+    validation skips."""
 
-    _, measured = compare_outputs(reference, reference, labels, confidence, resamples=10, seed=seed)
-    return {name: threshold for name, threshold in thresholds.items() if gate_metric(name) in measured}
+    _, measured = compare_outputs(reference, reference, labels, confidence, resamples=10, seed=seed, kinds=kinds,
+                                  user_metrics=user_metrics, metadata=metadata)
+    return {name: threshold for name, threshold in thresholds.items() if _candidates(gate_metric(name), measured)}

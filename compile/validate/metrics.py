@@ -150,3 +150,101 @@ def output_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, fl
         "non_finite": float(non_finite_count(candidate)),
         "non_finite_mismatch": float(non_finite_mismatch_count(reference, candidate)),
     }
+
+
+# --- figures of one kind of output (compile/validate/kinds.py) -------------------------------------------
+
+
+def _class_rows(x: np.ndarray) -> np.ndarray:
+    """(N, P, C): class scores along the last axis for each of the P positions of a sample (P = 1 for (N, C)),
+    NaN ranked lowest."""
+    array = np.asarray(x, dtype=np.float64)
+    rows = array.reshape(len(array), -1, array.shape[-1])
+    return np.where(np.isnan(rows), -np.inf, rows)
+
+
+def class_agreement_hits(reference: np.ndarray, candidate: np.ndarray, k: int = 1) -> np.ndarray:
+    """Per sample, the share of its positions whose reference top-1 class (last axis) is among the candidate's
+    top-k: 0.0 or 1.0 for an (N, C) output (as :func:`agreement_hits`), the per-anchor share for (N, A, C)."""
+    ref, cand = _class_rows(reference), _class_rows(candidate)
+    k = min(k, ref.shape[-1])
+    ref_top1 = ref.argmax(-1)
+    cand_topk = np.argsort(-cand, axis=-1, kind="stable")[..., :k]
+    return (cand_topk == ref_top1[..., None]).any(-1).mean(axis=1)
+
+
+def vector_cosines(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """(N, P) cosine of each vector along the last axis (P = 1 for (N, D) embeddings, the tokens of (N, T, D)),
+    with :func:`cosine_similarity`'s handling of NaN/inf."""
+    ref, cand = np.asarray(reference), np.asarray(candidate)
+    rows = len(ref) * int(np.prod(ref.shape[1:-1], dtype=np.int64))
+    cosines = cosine_similarity(ref.reshape(rows, ref.shape[-1]), cand.reshape(rows, cand.shape[-1]))
+    return cosines.reshape(len(ref), -1)
+
+
+def embedding_figures(reference: np.ndarray, candidate: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """``cosine_mean``, ``cosine_min`` and ``cosine_p1`` (1st percentile, linear interpolation) over every
+    vector, and the per-sample mean cosine the interval of ``cosine_mean`` resamples. NaN (a NaN/inf mismatch)
+    propagates, so every gate on them fails."""
+    cosines = vector_cosines(reference, candidate)
+    flat = cosines.reshape(-1)
+    return ({"cosine_mean": float(flat.mean()), "cosine_min": float(flat.min()),
+             "cosine_p1": float(np.percentile(flat, 1.0))}, cosines.mean(axis=1))
+
+
+#: Relative errors divide by ``max(|ref|, REL_FLOOR x mean |ref|)``: coordinates at 0 do not make them explode.
+REL_FLOOR = 0.01
+
+
+def error_percentiles(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """``abs_error_p50/p90/p99`` of |ref - cand| and ``rel_error_p50/p90/p99`` of |ref - cand| / max(|ref|,
+    1% of the output's mean |ref|), over the positions finite on both (linear interpolation); inf when a
+    position disagrees on NaN/inf."""
+    ref, cand, mismatch = _finite_pair(reference, candidate)
+    finite = np.isfinite(_flat(reference)) & np.isfinite(_flat(candidate))
+    keys = [f"{what}_error_p{q}" for what in ("abs", "rel") for q in (50, 90, 99)]
+    if mismatch.any():
+        return dict.fromkeys(keys, float("inf"))
+    diff = np.abs(ref - cand)[finite]
+    if diff.size == 0:
+        return dict.fromkeys(keys, 0.0)
+    magnitude = np.abs(ref[finite])
+    rel = diff / np.maximum(magnitude, max(REL_FLOOR * float(magnitude.mean()), 1e-12))
+    abs_q, rel_q = np.percentile(diff, [50, 90, 99]), np.percentile(rel, [50, 90, 99])
+    return dict(zip(keys, [float(v) for v in (*abs_q, *rel_q)], strict=True))
+
+
+def mask_labels(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(N, H, W) class maps of both and the class count: the argmax over axis 1 of (N, C, H, W) maps with C > 1;
+    else a binary map (count ``None``), thresholded at 0.5 when the reference lies in [0, 1] (probabilities), at 0
+    otherwise (logits)."""
+    ref, cand = np.asarray(reference, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    if ref.ndim == 4 and ref.shape[1] > 1:
+        return (np.where(np.isnan(ref), -np.inf, ref).argmax(1), np.where(np.isnan(cand), -np.inf, cand).argmax(1),
+                int(ref.shape[1]))
+    if ref.ndim == 4:
+        ref, cand = ref[:, 0], cand[:, 0]
+    finite = ref[np.isfinite(ref)]
+    threshold = 0.5 if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0 else 0.0
+    return (ref > threshold).astype(np.int64), (cand > threshold).astype(np.int64), None
+
+
+def mask_hits(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: the share of pixels whose class agrees, and the IoU of the two class maps: for C classes the
+    mean over the classes present in either map of |ref = c and cand = c| / |ref = c or cand = c|; for a binary
+    map the foreground's IoU (1.0 when neither has foreground)."""
+    ref, cand, count = mask_labels(reference, candidate)
+    classes = count or 2
+    agreement = (ref == cand).reshape(len(ref), -1).mean(axis=1)
+    ious = np.empty(len(ref))
+    for i in range(len(ref)):
+        confusion = np.bincount((ref[i] * classes + cand[i]).reshape(-1), minlength=classes * classes).reshape(classes, classes)
+        inter = np.diag(confusion).astype(np.float64)
+        union = confusion.sum(0) + confusion.sum(1) - inter
+        if count is None:
+            ious[i] = inter[1] / union[1] if union[1] else 1.0
+        else:
+            present = union > 0
+            ious[i] = float((inter[present] / union[present]).mean()) if present.any() else 1.0
+    return agreement, ious
+

@@ -49,14 +49,26 @@ def reference_cache(run_dir: Path) -> Path:
     return user_cache_folder("reference", run_dir / ".reference-cache")
 
 
-def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
+def inputs_digest(feeds: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the inputs exactly as fed (names, dtypes, shapes, bytes): two runs share it only when they
+    were given the same samples in the same order."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name in sorted(data.feeds):
-        array = np.ascontiguousarray(data.feeds[name])
+    for name in sorted(feeds):
+        array = np.ascontiguousarray(feeds[name])
         digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
         digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def reference_identity(reference: Artifact, weights: Path | None) -> str:
+    """What the reference outputs depend on, besides the inputs: the reference artifact and the weights file."""
+    return hash_json({"reference": reference.content_hash(), "kind": reference.kind,
+                      "weights": hash_file(weights) if weights is not None and weights.is_file() else None})
+
+
+def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
     versions = {}
     if isinstance(reference, TorchModel):
         import torch
@@ -67,7 +79,7 @@ def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
 
         versions["onnxruntime"] = onnxruntime.__version__
     # format 2: every output of tuple/list/dict models, named by compile.models.outputs (1 kept only the first names).
-    return hash_json({"format": 2, "reference": reference.content_hash(), "kind": reference.kind, "inputs": digest.hexdigest(),
+    return hash_json({"format": 2, "reference": reference.content_hash(), "kind": reference.kind, "inputs": inputs_digest(data.feeds),
                       "weights": hash_file(weights) if weights is not None and weights.is_file() else None, **versions})
 
 

@@ -97,11 +97,16 @@ def test_gate_on_an_unknown_metric_is_rejected_with_the_closest_names() -> None:
         parse_gate_overrides(["min_agreement=1.01"], known_metrics())
     with pytest.raises(UserInputError, match=r"did you mean max_p99_ms"):
         parse_gate_overrides(["max_p99ms=5"], known_metrics())
-    # Per-output figures exist only for the per-output metrics; latency and interval bounds with a batch suffix are known.
-    with pytest.raises(UserInputError, match="unknown metric 'top1_agreement.logits'"):
-        parse_gate_overrides(["min_top1_agreement.logits=0.9"], known_metrics())
+    # Per-output figures exist only for the per-output metrics (every output kind's: top-1 agreement of a classifier
+    # output, the cosine of an embedding); latency and interval bounds with a batch suffix are known.
+    with pytest.raises(UserInputError, match="unknown metric 'p99_ms.logits'"):
+        parse_gate_overrides(["max_p99_ms.logits=9"], known_metrics())
+    with pytest.raises(UserInputError, match="unknown metric 'cosine_man.embedding'.*did you mean min_cosine_mean.embedding"):
+        parse_gate_overrides(["min_cosine_man.embedding=0.99"], known_metrics())
     assert parse_gate_overrides(["max_p99_ms_b8=5", "min_top1_agreement_lcb=0.9", "min_cosine_similarity.boxes=0.9",
-                                 "max_accuracy_regression=0.5", "min_sparse_share_of_all_macs=0.3"], known_metrics())
+                                 "max_accuracy_regression=0.5", "min_sparse_share_of_all_macs=0.3",
+                                 "min_top1_agreement.logits=0.9", "min_cosine_mean.embedding=0.99", "max_abs_error_p99.boxes=2",
+                                 "min_mean_iou.mask=0.9", "min_samples=200"], known_metrics())
 
 
 def test_profile_gate_on_an_unknown_metric_names_the_file_and_the_field(tmp_path: Path) -> None:
