@@ -34,7 +34,7 @@ from compile.backends.detect import default_profile_name
 from compile.drivers.best import BestResult, run_best
 from compile.drivers.pipeline import Pipeline, RunResult
 from compile.drivers.standalone import StandaloneRequest, validate_standalone
-from compile.errors import UserInputError
+from compile.errors import CompileError, UserInputError
 from compile.matrix import MatrixPlan, MatrixResult, MatrixSettings, run_matrix
 from compile.matrix.plan import DEFAULT_MATRIX_DIR, make_plan, parse_list
 from compile.models.registry import OFFLINE_ENV
@@ -49,11 +49,12 @@ from compile.passes.registry import (
 )
 from compile.profiles import Precision, Profile, available_profiles, parse_output_kind
 from compile.profiles import load_profile as _read_profile
-from compile.report.compare import compare_runs
+from compile.report.compare import compare_runs as _compare_runs
 from compile.report.junit import write_junit
 from compile.report.schema import Report, report_json_schema
 from compile.report.summary import write_summary
 from compile.settings import RunSettings
+from compile.validate.baseline import load_report
 from compile.validate.gates import GateResult, parse_gate_overrides
 
 #: The precisions a run can be asked for (``best``: every candidate, the fastest that passes).
@@ -120,6 +121,40 @@ def validate(request: StandaloneRequest, profile: str | None = None, log: Callab
     """Check the candidate artifact of ``request`` against its reference with the validate (and benchmark) pass,
     held to the gates of ``profile`` (default: the local GPU's, else ``cpu``)."""
     return validate_standalone(request, load_profile(profile or default_profile_name(), request.metrics), log)
+
+
+def compare_runs(run_dirs: list[Path], out: Path | None = None, remeasure: bool = False, rounds: int = 5,
+                 iterations: int = 20, log: Callable[[str], None] = lambda line: None, data: Path | None = None,
+                 samples: int | None = None) -> str:
+    """Runs side by side (:func:`compile.report.compare.compare_runs`): Markdown, and with ``out`` the files. With
+    ``data``, every run's final artifact is validated again on it (``samples`` of it; all by default) against the
+    run's FP32 ONNX, so their accuracy shares one basis; the stored gates' verdicts are kept."""
+    revalidated = None
+    if data is not None:
+        revalidated = {}
+        for run_dir in run_dirs:
+            stored = load_report(run_dir, "run report")
+            profile_name = str(stored.get("profile") or default_profile_name())
+            try:
+                profile = load_profile(profile_name)
+            except CompileError:
+                log(f"  {run_dir}: profile '{profile_name}' not found here: re-validated with {default_profile_name()}'s settings")
+                profile = load_profile(default_profile_name())
+            log(f"re-validating {run_dir} on {data}")
+            request = StandaloneRequest(candidate=str(run_dir), reference=_fp32_reference(run_dir, stored), data=data, samples=samples)
+            revalidated[run_dir] = validate_standalone(request, profile, log).to_dict()
+    return _compare_runs(run_dirs, out, remeasure, rounds, iterations, log, revalidated, str(data) if data is not None else None)
+
+
+def _fp32_reference(run_dir: Path, report: dict[str, Any]) -> str:
+    """The FP32 ONNX a run's artifact is validated against: its ``artifacts.onnx``; a UserInputError without one."""
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    onnx_rel = (report.get("artifacts") or {}).get("onnx")
+    path = (Path(onnx_rel) if Path(onnx_rel).is_absolute() else folder / onnx_rel) if onnx_rel else None
+    if path is None or not path.is_file():
+        raise UserInputError(f"{run_dir}: cannot re-validate on --data: the run records no FP32 ONNX model to compare with "
+                             f"({onnx_rel or 'artifacts.onnx is null'})")
+    return str(path)
 
 
 def plan_matrix(settings: MatrixSettings) -> MatrixPlan:

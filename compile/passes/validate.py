@@ -117,8 +117,11 @@ def fitting_labels(labels: list[int] | None, reference: dict[str, np.ndarray], u
     if labels is None:
         return labels, None
     classes = class_count(reference, kinds)
-    if classes is None or max(labels) < classes:
-        return labels, None  # without a classifier output the labels serve user metrics only
+    if classes is None:
+        # No classifier output: the user's labels serve user metrics; the embedded ImageNet labels serve nothing.
+        return (labels if user_data is not None else None), None
+    if max(labels) < classes:
+        return labels, None
     if user_data is not None:
         raise UserInputError(f"labels in {user_data} go up to {max(labels)}, but the model has {classes} classes")
     return None, f"the embedded ImageNet labels do not fit a {classes}-class model: labeled accuracy not measured"

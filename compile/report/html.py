@@ -133,8 +133,12 @@ def render_html(report: Report) -> str:
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def render_compare_html(title: str, headers: list[str], rows: list[list[Any]], points: list[Point], y_label: str) -> str:
-    svg = scatter_svg(points, "p50 latency (ms), batch 1", y_label, "Latency against accuracy")
+def render_compare_html(title: str, headers: list[str], rows: list[list[Any]], plots: list[tuple[str, list[Point], str]],
+                        notes: list[str] | None = None) -> str:
+    """The comparison table, then ``notes`` (runs validated on different bases, and what each group was validated on),
+    then one latency-vs-accuracy plot per (title, points, accuracy label)."""
+    svgs = "\n".join(scatter_svg(points, "p50 latency (ms), batch 1", y_label, plot_title) for plot_title, points, y_label in plots)
+    warning = "".join(f'<p class="warn">{escape(note)}</p>' for note in notes or [])
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n<h1>{escape(title)}</h1>\n{table(headers, rows)}\n{svg}\n"
+            f"<style>{STYLE}</style></head><body>\n<h1>{escape(title)}</h1>\n{table(headers, rows)}\n{warning}\n{svgs}\n"
             "<p>Green circles pass their gates, red crosses fail one; pick the fastest green one.</p>\n</body></html>\n")

@@ -205,13 +205,14 @@ def _candidates(metric: str, metrics: dict[str, float]) -> list[tuple[str, str |
     once; every view's ``<metric>.<view>`` for a bare metric measured per output."""
     if "." in metric:
         return [(metric, metric.partition(".")[2], metrics[metric])] if metric in metrics else []
-    per_view = [(key, key.partition(".")[2], value) for key, value in metrics.items() if key.partition(".")[0] == metric and "." in key]
+    per_view: list[tuple[str, str | None, float]] = [(key, key.partition(".")[2], value) for key, value in metrics.items()
+                                                     if key.partition(".")[0] == metric and "." in key]
     if per_view:
         return per_view
     return [(metric, None, metrics[metric])] if metric in metrics else []
 
 
-def _badness(judged: tuple[str, float, str, dict[str, Any]], lower: bool) -> float:
+def _badness(judged: tuple[Verdict, float, str, dict[str, Any]], lower: bool) -> float:
     verdict, value, _, detail = judged
     if verdict == "inconclusive":
         return float(detail.get("samples_needed") or math.inf)
@@ -221,7 +222,7 @@ def _badness(judged: tuple[str, float, str, dict[str, Any]], lower: bool) -> flo
 
 
 def _judge(direction: str, threshold: float, key: str, view: str | None, value: float,
-           interval: dict[str, Any] | None) -> tuple[str, float, str, dict[str, Any]]:
+           interval: dict[str, Any] | None) -> tuple[Verdict, float, str, dict[str, Any]]:
     """(verdict, value, reason, detail) of one output's figure."""
     value = float(value)
     if math.isnan(value):
