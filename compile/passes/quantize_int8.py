@@ -100,8 +100,9 @@ class QuantizeInt8Options(CalibrationOptions):
 
 class QuantizeInt8Pass(CalibratedPass):
     name = "quantize-int8"
-    #: 3: GPTQ keeps the zeros of 2:4 layers; Concat/Where of far-apart ranges in float. 4: transformer recipe.
-    version = "4"
+    #: 3: GPTQ keeps the zeros of 2:4 layers; Concat/Where of far-apart ranges in float. 4: transformer recipe;
+    #: 5: its residual readers of quantized activations read them in float.
+    version = "5"
     description = "INT8 post-training quantization with explicit Q/DQ (ONNX Runtime quantize_static, per-channel weights)."
     consumes = (ONNX,)
     produces = ONNX
@@ -345,6 +346,13 @@ class QuantizeInt8Pass(CalibratedPass):
             from compile.errors import error_cause
 
             raise self.fail(f"onnxruntime quantize_static failed: {error_cause(err)}") from err
+        if self.options.float_layer_outputs and settings["op_types_to_quantize"]:
+            from compile.onnx_io import load_onnx, save_onnx
+            from compile.quantize.recipe import keep_float_readers
+
+            quantized = load_onnx(out)
+            if keep_float_readers(quantized, settings["op_types_to_quantize"]):  # residual Adds read float again
+                save_onnx(quantized, out)
         return joins
 
 

@@ -116,3 +116,33 @@ def override_ranges(ranges_path: Path, overrides: dict[str, tuple[float, float]]
     out.parent.mkdir(parents=True, exist_ok=True)
     save_tensors_data(TensorsData(data.calibration_method, merged), out)
     return out
+
+
+def keep_float_readers(model: Any, op_types: tuple[str, ...] | list[str]) -> list[str]:
+    """Give every reader of a quantized activation that is not one of ``op_types`` the float tensor back.
+
+    ONNX Runtime's quantizer replaces a quantized tensor for all its readers, so a LayerNorm output read
+    by the Q/K/V projections (INT8) is also read through Q/DQ by the residual Add (float): the residual
+    stream then carries 8-bit values. Returns the nodes rewired; a Q/DQ pair left unread is removed."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    graph_outputs = {output.name for output in model.graph.output}
+    rewired: list[str] = []
+    for dq in [node for node in model.graph.node if node.op_type == "DequantizeLinear"]:
+        q = producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear":
+            continue  # a constant (weight) dequantized
+        for node in model.graph.node:
+            if node.op_type in op_types or node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+                continue
+            for index, name in enumerate(node.input):
+                if name == dq.output[0]:
+                    node.input[index] = q.input[0]
+                    rewired.append(node.name or node.output[0])
+    readers = {name for node in model.graph.node for name in node.input} | graph_outputs
+    for dq in [node for node in model.graph.node if node.op_type == "DequantizeLinear"]:
+        q = producer.get(dq.input[0])
+        if dq.output[0] not in readers and q is not None and q.op_type == "QuantizeLinear":
+            model.graph.node.remove(dq)
+            if not any(q.output[0] in node.input for node in model.graph.node):
+                model.graph.node.remove(q)
+    return rewired

@@ -175,3 +175,17 @@ def test_dynamic_mode_on_the_cpu_convention_only(encoder: Path, tmp_path: Path) 
     assert _cosines_of(result.output.path, encoder, held_out).mean() >= 0.995
     with pytest.raises(PassError, match="dynamic.*ONNX Runtime's CPU kernels only"):
         run_precision_pass(QuantizeInt8Pass(convention="tensorrt", int8_mode="dynamic"), encoder, tmp_path / "t", "int8")
+
+
+def test_residual_readers_of_a_quantized_activation_read_it_in_float(encoder: Path, calib_npz: Path, tmp_path: Path) -> None:
+    """Unsmoothed, the LayerNorm output ``h0`` is quantized for Q/K/V and also read by the residual Add: that
+    Add must read the float tensor (ONNX Runtime's quantizer hands every reader the Q/DQ output)."""
+    import onnx
+
+    result = run_precision_pass(QuantizeInt8Pass(convention="tensorrt", size=48, smooth_quant=False, smooth_alpha=0.5,
+                                                 weight_rounding="nearest"), encoder, tmp_path / "q", "int8", calib=calib_npz)
+    assert result.record["quantized_ops"] == {"MatMul": 8}
+    model = onnx.load(str(result.output.path))
+    residual = next(node for node in model.graph.node if node.name == "residual1")
+    assert list(residual.input) == ["h0", "o"]
+    assert any(node.op_type == "DequantizeLinear" and node.input[0].startswith("h0") for node in model.graph.node)
