@@ -12,7 +12,7 @@ weight maxima taken over all of them). ``1 / s`` goes, by preference, into the o
 when nothing else reads ``X``: a LayerNormalization's scale and bias, or the constant of a Mul (the
 ``0.5`` of an exported GELU ``x * (0.5 * (1 + erf(x / sqrt 2)))``), looked for through Muls whose
 other input only feeds them; elsewhere an explicit ``Mul(X, 1 / s)`` is inserted before the layers
-(TensorRT fuses it into the quantizing kernel; ONNX Runtime runs it in float). The float function is
+(one elementwise op in float before the layers' quantizer). The float function is
 unchanged up to rounding (tests check it).
 """
 
