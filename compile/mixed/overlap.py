@@ -18,6 +18,12 @@ def describe_folder(folder: Path | None) -> str:
 
 def data_overlap(info: ModelInfo, data: Path | None, samples: int | None, calib: Path | None, calib_size: int) -> str | None:
     """A warning when the validation inputs overlap the calibration inputs, else ``None``."""
+    from compile.data.arrays import array_kind
+
+    if array_kind(data) is not None or array_kind(calib) is not None:
+        from compile.data.overlap import array_overlap
+
+        return array_overlap(info, data, samples, calib, calib_size)
     if not info.is_image_model:
         return ("validation and calibration data overlap: both are generated inputs from the same seed (the model "
                 "does not take images), so the search is measured on inputs like those it was calibrated on")
