@@ -29,7 +29,8 @@ from compile.errors import ProfileError
 
 #: "mixed": INT8 with the fewest layers left in float that pass the gates (the mixed-precision pass).
 Precision = Literal["fp32", "fp16", "int8", "mixed"]
-CalibMethod = Literal["minmax", "entropy", "percentile"]
+#: "mse": each tensor's range narrowed from its min/max to the least quantization error (compile/calibration/range_search.py).
+CalibMethod = Literal["minmax", "entropy", "percentile", "mse"]
 #: "tensorrt": signed INT8 activations and weights, zero point 0 (what TensorRT consumes).
 #: "onnxruntime-cpu": unsigned 8-bit activations, signed per-channel weights (fast x86 kernels).
 Int8Convention = Literal["tensorrt", "onnxruntime-cpu"]
@@ -37,7 +38,6 @@ Int8Convention = Literal["tensorrt", "onnxruntime-cpu"]
 #: ``min_<metric>`` / ``max_<metric>``, optionally ``.<output>`` for one output of a multi-output model.
 GATE_NAME = re.compile(r"^(min|max)_[a-z0-9_]+(\.[^\s=]+)?$")
 PROFILE_SUFFIX = ".toml"
-
 
 #: What an output holds, which decides the figures validation measures on it (compile/validate/kinds.py).
 OutputKind = Literal["logits", "embedding", "probabilities", "scores", "boxes", "regression", "mask", "generic"]
@@ -81,6 +81,7 @@ def flatten_output_kinds(declared: Mapping[str, Any], prefix: str = "") -> dict[
             flat[name] = str(value).strip()
     return flat
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -116,6 +117,9 @@ class Calibration(_Strict):
     weight_rounding: Literal["nearest", "gptq"] = Field(
         default="gptq", description="INT8 weight integers: round to nearest, or GPTQ (error-compensating, same scales).")
     rounding_samples: int = Field(default=32, ge=1, description="Calibration inputs GPTQ measures layer inputs on.")
+    bias_correction: bool = Field(
+        default=False, description="Remove the mean shift INT8 adds to each layer's output, measured on the first "
+                                   "rounding_samples calibration inputs (compile/calibration/bias_correction.py).")
 
 
 class Sparsity(_Strict):
@@ -219,20 +223,15 @@ class Profile(_Strict):
     benchmark: Benchmark = Field(default_factory=Benchmark)
     validation: Validation = Field(default_factory=Validation)
     gates: dict[str, float] = Field(default_factory=dict)
-    passes: list[PassEntry] = Field(min_length=1)
-    #: The file it was read from (for messages), not part of the profile.
-    _source: str = PrivateAttr(default="<memory>")
-
     #: ``[gates] strict = true``: an INCONCLUSIVE gate (the point passes, its interval does not) fails the run.
     strict_gates: bool = Field(default=False, description="Written as [gates] strict = true.")
     #: Kinds of the model's outputs (``embedding = "embedding"``; ``[outputs.detections]`` ``boxes = "[..., 0:4]"``):
     #: override what the model declares and what is inferred (compile/validate/kinds.py).
     outputs: dict[str, str] = Field(default_factory=dict, description="Output name (or OUTPUT.VIEW) -> KIND or KIND[..., START:STOP].")
-    @field_validator("gates", mode="before")
-    @classmethod
-    def _flatten_output_gates(cls, gates: Any) -> Any:
-        """``max_max_abs_error.boxes = 0.05`` (a TOML dotted key) -> the gate ``max_max_abs_error.boxes``; deeper
-        tables (``min_top1_agreement.detections.scores``, a slice of an output) are joined the same way."""
+    passes: list[PassEntry] = Field(min_length=1)
+    #: The file it was read from (for messages), not part of the profile.
+    _source: str = PrivateAttr(default="<memory>")
+
     @model_validator(mode="before")
     @classmethod
     def _strict_out_of_gates(cls, data: Any) -> Any:
@@ -242,6 +241,11 @@ class Profile(_Strict):
             data = {**data, "gates": gates, "strict_gates": gates.pop("strict")}
         return data
 
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _flatten_output_gates(cls, gates: Any) -> Any:
+        """``max_max_abs_error.boxes = 0.05`` (a TOML dotted key) -> the gate ``max_max_abs_error.boxes``; deeper
+        tables (``min_top1_agreement.detections.scores``, a slice of an output) are joined the same way."""
         if not isinstance(gates, dict):
             return gates
         flat: dict[str, Any] = {}
@@ -252,15 +256,15 @@ class Profile(_Strict):
                 flat[name] = value
         return flat
 
-    @field_validator("gates")
-    @classmethod
-    def _gate_names_carry_direction(cls, gates: dict[str, float]) -> dict[str, float]:
-        bad = [name for name in gates if not GATE_NAME.match(name)]
     @field_validator("outputs", mode="before")
     @classmethod
     def _flatten_outputs(cls, outputs: Any) -> Any:
         return flatten_output_kinds(outputs) if isinstance(outputs, dict) else outputs
 
+    @field_validator("gates")
+    @classmethod
+    def _gate_names_carry_direction(cls, gates: dict[str, float]) -> dict[str, float]:
+        bad = [name for name in gates if not GATE_NAME.match(name)]
         if bad:
             raise ValueError(f"gate names must start with min_ or max_ (e.g. min_top1_agreement), got {bad}")
         return gates

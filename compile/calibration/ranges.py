@@ -4,6 +4,8 @@ Every float tensor of the graph is calibrated (not only those of the ops a conve
 one cache entry serves any convention or op selection. ONNX Runtime's entropy calibrator defaults to
 128 histogram bins and 128 quantized bins, which leaves its search a single candidate (the min/max
 range); it is built here with TensorRT's 2048 bins so the KL search actually chooses a threshold.
+``mse`` takes the min/max ranges (their own cache entry) and narrows each tensor's range to the one
+with the least quantization error (:mod:`compile.calibration.range_search`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any
 import numpy as np
 
 from compile.calibration.cache import CacheEntry, cache_entry, cache_key
+from compile.calibration.range_search import BINS, CANDIDATES, NARROWEST, search_ranges, tensors_data
 from compile.calibration.reader import make_reader
 from compile.calibration.source import CalibrationSource, CalibrationStats
 from compile.errors import CompileError, PassError
 from compile.hashing import hash_file
 
-METHODS = ("minmax", "entropy", "percentile")
+METHODS = ("minmax", "entropy", "percentile", "mse")
 #: TensorRT's histogram size for entropy (KL) calibration; ONNX Runtime's default of 128 is too coarse.
 ENTROPY_BINS = 2048
 #: TensorRT merges 128 bins over |x|; ONNX Runtime's search windows span [-t, t], so the same 8-bit
@@ -36,8 +39,11 @@ ENTROPY_QUANTIZED_BINS = 256
 PERCENTILE_BINS = 2048
 
 
-def method_options(method: str, percentile: float) -> dict[str, Any]:
-    """The calibrator's extra options for a method (they are part of the cache key)."""
+def method_options(method: str, percentile: float, symmetric: bool = False) -> dict[str, Any]:
+    """The calibrator's extra options for a method (they are part of the cache key); ``symmetric``: the grid
+    ``mse`` fits the ranges to (signed symmetric, else unsigned asymmetric)."""
+    if method == "mse":
+        return {"bins": BINS, "candidates": CANDIDATES, "narrowest": NARROWEST, "symmetric": symmetric}
     if method == "entropy":
         return {"num_bins": ENTROPY_BINS, "num_quantized_bins": ENTROPY_QUANTIZED_BINS}
     if method == "percentile":
@@ -51,7 +57,7 @@ def ort_method(method: str) -> Any:
     from onnxruntime.quantization import CalibrationMethod
 
     return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[method]
+            "percentile": CalibrationMethod.Percentile, "mse": CalibrationMethod.MinMax}[method]
 
 
 @dataclass
@@ -75,7 +81,7 @@ class Calibration:
     def to_record(self) -> dict[str, Any]:
         return {"method": self.method, "options": self.options, "data": self.data, "cache": "hit" if self.cache_hit else "miss",
                 "cache_file": str(self.entry.ranges_path), "seconds": round(self.seconds, 3), "tensors": self.tensors,
-                **self.stats.to_dict()}
+                **self.stats.to_dict(), **self.extra}
 
 
 def ranges_from_file(path: Path) -> dict[str, tuple[float, float]]:
@@ -90,22 +96,32 @@ def ranges_from_file(path: Path) -> dict[str, tuple[float, float]]:
 
 
 def calibrate(model_path: Path, source: CalibrationSource, method: str, percentile: float, fallback_dir: Path,
-              log: Callable[[str], None] = print) -> Calibration:
-    """Ranges of every float tensor of ``model_path`` on ``source``, from the cache when possible."""
-    options = method_options(method, percentile)
+              log: Callable[[str], None] = print, symmetric: bool = False) -> Calibration:
+    """Ranges of every float tensor of ``model_path`` on ``source``, from the cache when possible (``symmetric``:
+    the INT8 activations are signed and symmetric, which ``mse`` fits its ranges to)."""
+    options = method_options(method, percentile, symmetric)
     identity = source.identity()
     entry = cache_entry(cache_key(hash_file(model_path), identity, method, options), fallback_dir)
     if entry.exists() and (meta := entry.read_meta()) is not None:
         stats = CalibrationStats(used=int(meta.get("images_used", 0)), skipped=list(meta.get("skipped_all", [])))
-        return Calibration(entry, method, options, True, stats, 0.0, source.describe(), int(meta.get("tensors", 0)))
+        return Calibration(entry, method, options, True, stats, 0.0, source.describe(), int(meta.get("tensors", 0)),
+                           {key: meta[key] for key in ("range_search",) if key in meta})
     started = time.perf_counter()
     stats = CalibrationStats()
-    tensors_data = _collect(model_path, source.batches(stats), method, options, log)
+    extra: dict[str, Any] = {}
+    if method == "mse":
+        minmax = calibrate(model_path, source, "minmax", percentile, fallback_dir, log)
+        search = search_ranges(model_path, minmax.ranges(), source.batches(stats), symmetric)
+        result = tensors_data(search.ranges)
+        extra = {"range_search": search.to_record()}
+        log(f"  ranges searched for {len(search.ranges)} tensors (mse): {len(search.error_ratios)} narrowed")
+    else:
+        result = _collect(model_path, source.batches(stats), method, options, log)
     seconds = time.perf_counter() - started
-    meta = {"images_used": stats.used, "skipped_all": stats.skipped, "tensors": len(tensors_data.data),
-            "seconds": seconds, "method": method, "options": options, "data": source.describe()}
-    entry.write(tensors_data, meta)
-    return Calibration(entry, method, options, False, stats, seconds, source.describe(), len(tensors_data.data))
+    meta = {"images_used": stats.used, "skipped_all": stats.skipped, "tensors": len(result.data),
+            "seconds": seconds, "method": method, "options": options, "data": source.describe(), **extra}
+    entry.write(result, meta)
+    return Calibration(entry, method, options, False, stats, seconds, source.describe(), len(result.data), extra)
 
 
 def _collect(model_path: Path, batches: Iterator[dict[str, Any]], method: str, options: dict[str, Any],

@@ -36,7 +36,7 @@ def run_options(func: F) -> F:
                      help="Never download pretrained torchvision weights (same as COMPILE_OFFLINE=1)."),
         click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration data (INT8): an image folder, an .npz (one array per input), a folder of .npz files, or a loader package.module:function."),
         click.option("--calib-size", type=click.IntRange(min=1), default=None),
-        click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None),
+        click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile", "mse"]), default=None),
         click.option("--calib-percentile", type=click.FloatRange(50, 100), default=None),
         click.option("--recover-steps", type=click.IntRange(min=0), default=None, help="2:4 recovery fine-tuning steps."),
         click.option("--bench-budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",

@@ -61,7 +61,7 @@ def _quantize_int8(profile: Profile, settings: RunSettings) -> tuple[dict[str, A
     calib = profile.calibration
     defaults = {"convention": profile.precision.int8_convention, "method": calib.method, "percentile": calib.percentile,
                 "size": calib.size, "batch_size": calib.batch_size, "weight_rounding": calib.weight_rounding,
-                "rounding_samples": calib.rounding_samples,
+                "rounding_samples": calib.rounding_samples, "bias_correction": calib.bias_correction,
                 # ONNX Runtime's CPU kernels re-quantize float layers unless guarded (compile/mixed/keep_float.py).
                 "guard_float_layers": profile.backend == "onnxruntime"}
     return defaults, _calibration_flags(settings)
@@ -72,7 +72,7 @@ def _mixed_precision(profile: Profile, settings: RunSettings) -> tuple[dict[str,
     # The calibration flags are defaults here: the search's own entry keys win over them.
     defaults = {**int8_defaults, **{k: v for k, v in int8_flags.items() if v is not None},
                 "samples": settings.validation_samples(profile.validation.samples), "seed": profile.validation.seed,
-                "gates": {**profile.gates, **settings.gates}}
+                "gates": {**profile.gates, **settings.gates}, **_judged_like_validate(profile, settings)}
     if profile.backend == "onnxruntime":
         defaults["optimization"] = profile.build.graph_optimization_level
     return defaults, {}

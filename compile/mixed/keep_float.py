@@ -57,9 +57,16 @@ def guard_float_layers(qdq_path: Path, layers: list[str], channels: dict[str, in
         new_nodes.append(node)
     if guarded:
         del graph.node[:]
-        graph.node.extend(new_nodes)
+        graph.node.extend(_without_unread_dequantize(new_nodes, graph))
         onnx.save(model, str(qdq_path))
     return guarded
+
+
+def _without_unread_dequantize(nodes: list[Any], graph: Any) -> list[Any]:
+    """``nodes`` less the DequantizeLinear nodes nothing reads any more (a float layer's input, rewired to its
+    own copy). ONNX Runtime runs them anyway: on EfficientNet-Lite0 an unread 112x112 one took 0.2 ms."""
+    read = {name for node in nodes for name in node.input} | {output.name for output in graph.output}
+    return [node for node in nodes if node.op_type != "DequantizeLinear" or any(out in read for out in node.output)]
 
 
 def _per_axis_input(node: Any, producer: dict[str, Any], initializers: dict[str, Any], channels: dict[str, int],

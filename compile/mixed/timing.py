@@ -12,7 +12,8 @@ reported as overhead).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ import numpy as np
 
 from compile.analyze.profiler import profile_nodes
 from compile.backends.ort.runner import open_session
-from compile.mixed.sensitivity import folded_activations
+from compile.mixed.cost import SWITCH_OPS, LatencyModel, compute_edges, switch_rate
+from compile.mixed.sensitivity import COMPUTE_OPS, folded_activations
 from compile.onnx_io import load_onnx
 
 
@@ -78,8 +80,6 @@ def layout_aliases(float_model: Any, nodes: Iterable[str]) -> dict[str, str]:
 def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[str], feed: dict[str, np.ndarray],
                          iterations: int = 10, optimization: str = "extended", threads: int | None = None) -> LayerTiming:
     """Per-node milliseconds of both models on ``feed``, credited to ``nodes`` (original node names)."""
-    import time
-
     started = time.perf_counter()
 
     node_names = list(nodes)
@@ -94,3 +94,69 @@ def measure_layer_timing(float_model: Path, int8_model: Path, nodes: Iterable[st
             measured.append((credit_to_nodes(profiled, node_names, aliases), sum(profiled.values())))
     (float_ms, float_total), (int8_ms, int8_total) = measured
     return LayerTiming(float_ms, int8_ms, float_total, int8_total, time.perf_counter() - started)
+
+
+def profile_by_op(model: Path, feed: dict[str, np.ndarray], iterations: int = 10, optimization: str = "extended",
+                  threads: int | None = None) -> dict[str, float]:
+    """Milliseconds per inference of ``model`` as the artifact runs it (optimised at ``optimization``), by op type."""
+    with tempfile.TemporaryDirectory(prefix="compile-timing-") as scratch:
+        optimized = Path(scratch) / "model.opt.onnx"
+        session = open_session(model, threads=threads, optimization=optimization, optimized_path=optimized)
+        del session
+        profiled = profile_nodes(optimized, feed, iterations=iterations, warmup=2, optimization="disable", threads=threads)
+        op_types = {node.name: node.op_type for node in load_onnx(optimized, load_external_data=False).graph.node}
+    by_op: dict[str, float] = {}
+    for name, ms in profiled.items():
+        op = op_types.get(name, "?")
+        by_op[op] = by_op.get(op, 0.0) + ms
+    return by_op
+
+
+def tensor_elements(model: Path, tensors: Iterable[str], feed: dict[str, np.ndarray]) -> dict[str, float]:
+    """Elements per input of each tensor of ``model`` (a float graph), from one run on ``feed``."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    wanted = sorted(set(tensors))
+    graph = onnx.load(str(model))
+    present = {o.name for o in graph.graph.output}
+    for name in wanted:
+        if name not in present:
+            graph.graph.output.append(helper.make_empty_tensor_value_info(name))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # fused nodes would hide tensors
+    options.log_severity_level = 3
+    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    values = dict(zip(names, session.run(None, feed), strict=True))
+    values.update(feed)
+    batch = max(len(next(iter(feed.values()))), 1)
+    return {name: float(np.asarray(values[name]).size) / batch for name in wanted if name in values}
+
+
+def measure_latency_model(float_model: Path, int8_model: Path, layers: list[str], order: list[str], feed: dict[str, np.ndarray],
+                          build: Callable[[list[str]], Path], iterations: int = 20, optimization: str = "extended",
+                          threads: int | None = None) -> tuple[LatencyModel, LayerTiming, dict[str, Any]]:
+    """The latency model of keeping ``layers`` in float: each layer's INT8 saving (both models profiled), the
+    tensors between compute layers, and the switch rate, from a profiled candidate with every other layer of
+    ``order`` (graph order) in float, built by ``build`` (no gaps filled)."""
+    started = time.perf_counter()
+    timing = measure_layer_timing(float_model, int8_model, layers, feed, iterations, optimization, threads)
+    graph = load_onnx(float_model, load_external_data=False)
+    inputs = [node.input[0] for node in graph.graph.node if node.op_type in COMPUTE_OPS and node.input]
+    sizes = tensor_elements(float_model, inputs, feed)
+    model = LatencyModel({layer: timing.saving_ms(layer) for layer in layers},
+                         compute_edges(graph, COMPUTE_OPS, lambda tensor: sizes.get(tensor, 0.0)))
+    alternate = order[1::2]
+    record: dict[str, Any] = {"float_total_ms": round(timing.float_total_ms, 3), "int8_total_ms": round(timing.int8_total_ms, 3)}
+    elements = model.switched_elements(alternate) - model.switched_elements(())
+    if alternate and elements > 0:
+        candidate = build(alternate)
+        switches = [sum(ms for op, ms in profile_by_op(path, feed, iterations, optimization, threads).items() if op in SWITCH_OPS)
+                    for path in (candidate, int8_model)]
+        model.switch_ms_per_element = switch_rate(switches[0] - switches[1], elements)
+        record.update({"switch_ms_per_melement": round(model.switch_ms_per_element * 1e6, 3),
+                       "switch_probe_layers": len(alternate), "switch_probe_ms": round(switches[0] - switches[1], 3)})
+    timing.seconds = time.perf_counter() - started
+    return model, timing, record

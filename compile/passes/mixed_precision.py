@@ -9,13 +9,13 @@ caches), so no candidate recalibrates. The steps:
 2. rank the quantized Conv/Gemm/MatMul layers by what each does alone (the float graph with only
    that layer quantized: one optimised variant per layer on a few inputs, no run of the quantizer;
    :mod:`compile.mixed.sensitivity`): under a top-1 agreement gate, how far it moves the top-1
-   margins of the inputs nearest a flip, else the output error; divided by the time INT8 saves on
-   it (:mod:`compile.mixed.timing`, ONNX Runtime's profiler), so that INT8 is kept where it buys the
-   most time;
-3. keep the first 1, 2, 4, ... ranked layers in float until the gates pass, then bisect to the
-   fewest that do (:mod:`compile.mixed.search`). Candidates are assembled from the float and the
-   all-INT8 models (:mod:`compile.mixed.assemble`, checked once against the quantizer) and measured
-   on the inputs nearest a flip first, so a failing one stops after a batch.
+   margins of the inputs nearest a flip, else the output error; per ms that keeping it in float
+   adds (:mod:`compile.mixed.cost`: the time INT8 saves on it, ONNX Runtime's profiler, plus the
+   INT8/float switches it adds or removes), chosen greedily so each step buys the most accuracy per ms;
+3. keep the first 1, 2, 3, ... ranked layers in float until the gates pass (beyond ``search_scan``
+   counts: doubling, then bisection; :mod:`compile.mixed.search`). Candidates are assembled from the
+   float and the all-INT8 models (:mod:`compile.mixed.assemble`, checked once against the quantizer)
+   and measured on the inputs nearest a flip first, so a failing one stops after a batch.
 
 Layers kept "in float" stay FP32 (the right choice on the ``cpu`` profile, where FP16 is slower).
 """
@@ -23,7 +23,6 @@ Layers kept "in float" stay FP32 (the right choice on the ``cpu`` profile, where
 from __future__ import annotations
 
 import shutil
-import statistics
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +34,7 @@ from compile.backends.ort.runner import OrtRunner
 from compile.calibration.ranges import calibrate
 from compile.data.eval_set import EvalSet, build_eval_set, data_identity
 from compile.mixed.assemble import CandidateAssembler
+from compile.mixed.cost import greedy_order
 from compile.mixed.keep_float import channel_counts, fill_gaps, float_islands, guard_float_layers
 from compile.mixed.overlap import data_overlap
 from compile.mixed.search import Evaluation, search_float_layers
@@ -49,7 +49,7 @@ from compile.mixed.sensitivity import (
     single_layer_errors,
     top1_margins,
 )
-from compile.mixed.timing import measure_layer_timing
+from compile.mixed.timing import measure_latency_model
 from compile.onnx_io import load_onnx, model_info_from_onnx, save_onnx, set_model_info
 from compile.passes.base import Pass, PassContext, PassResult
 from compile.passes.quantize_int8 import (
@@ -59,17 +59,21 @@ from compile.passes.quantize_int8 import (
     qdq_structure,
     with_qdq_opset,
 )
-from compile.passes.validate import fitting_labels
+from compile.passes.validate import fitting_labels, output_kinds
 from compile.settings import RunSettings
 from compile.validate.compare import compare_outputs
 from compile.validate.gates import checked_gates, evaluate_gates
+from compile.validate.kinds import class_view, resolve_views
 from compile.validate.reference import reference_cache, reference_outputs
+from compile.validate.user_metrics import load_user_metrics
 
 OUTPUT_FILE = "model.mixed.onnx"
 #: How many ranked layers the report lists.
 REPORT_RANKING = 15
 #: Validation inputs per inference while a candidate is measured.
 BATCH = 16
+#: Below this share of the INT8 model's time, a change in latency is timing noise: the ranking charges at least it.
+FLOOR_SHARE = 0.01
 
 
 class MixedPrecisionOptions(QuantizeInt8Options):
@@ -82,13 +86,20 @@ class MixedPrecisionOptions(QuantizeInt8Options):
     #: "single-layer": the output error with only that layer quantized (one cheap float-graph variant per
     #: Conv/Gemm/MatMul); "qdq-debug": the error each node adds, from one pass over both models' tensors.
     sensitivity: Literal["single-layer", "qdq-debug"] = "single-layer"
-    #: "error-per-ms": error divided by the time INT8 saves on the layer; "error": error only.
+    #: "error-per-ms": error regained per ms the float set gains (INT8 savings lost and switches added,
+    #: :mod:`compile.mixed.cost`); "error": error only.
     ranking: Literal["error-per-ms", "error"] = "error-per-ms"
+    #: Counts of ranked layers tried one by one before the search doubles and bisects (:mod:`compile.mixed.search`).
+    search_scan: int = Field(default=16, ge=0)
     #: Profiled inferences per model for the per-layer timing.
     profile_iterations: int = Field(default=20, ge=1)
     #: Accuracy gates the search must pass (default: the profile's gates with ``--gate`` overrides);
     #: gates on figures the search does not measure (latency) are left to the run's own gates.
     gates: dict[str, float] = Field(default_factory=dict)
+    #: Output kinds and user metrics, as validate gets them (compile/drivers/options.py): the search judges alike.
+    output_kinds: dict[str, str] = Field(default_factory=dict)
+    output_kind_flags: dict[str, str] = Field(default_factory=dict)
+    metrics: list[str] = Field(default_factory=list)
     #: Also leave in float any run of at most this many INT8 Conv/Gemm/MatMul between two float ones
     #: (graph order): each INT8/float switch costs layout changes and Q/DQ on ONNX Runtime's CPU provider.
     fill_gaps: int = Field(default=2, ge=0)
@@ -108,7 +119,7 @@ class MixedPrecisionPass(Pass):
     Options = MixedPrecisionOptions
     options: MixedPrecisionOptions
     metrics = ("float_layers", "search_evaluations", "search_seconds", "search_top1_agreement")
-    version = "6"
+    version = "7"
 
     def applies(self, settings: RunSettings) -> str | None:
         return None if settings.precision == "mixed" else f"precision is {settings.precision}, not mixed"
@@ -135,7 +146,8 @@ class MixedPrecisionPass(Pass):
         info = ctx.model_info()
         o = self.options
         base = self._quantizer([])
-        calib = calibrate(source.path, base.calibration(ctx), o.method, o.percentile, ctx.run_dir / ".calibration-cache", ctx.log)
+        calib = calibrate(source.path, base.calibration(ctx), o.method, o.percentile, ctx.run_dir / ".calibration-cache", ctx.log,
+                          symmetric=o.convention == "tensorrt")
         ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
                 f"method {calib.method}")
         warnings: list[str] = []
@@ -148,15 +160,20 @@ class MixedPrecisionPass(Pass):
                                                                 reference_cache(ctx.run_dir))
         ctx.log(f"  search compares with {reference_description}")
         # Judged exactly as validate will judge the result: its labels, and only the gates it checks.
-        data.labels, _ = fitting_labels(data.labels, reference, ctx.settings.data)
-        gates = checked_gates(o.gates, reference, data.labels, seed=o.seed)
+        kinds, sources = output_kinds(info, o.output_kinds, o.output_kind_flags)
+        user_metrics = load_user_metrics(o.metrics)
+        data.labels, _ = fitting_labels(data.labels, reference, ctx.settings.data, kinds)
+        gates = checked_gates(o.gates, reference, data.labels, seed=o.seed, kinds=kinds, user_metrics=user_metrics,
+                              metadata=data.metadata)
+        judged_by = {"kinds": kinds, "kind_sources": sources, "user_metrics": user_metrics, "metadata": data.metadata}
         if dropped := sorted(set(o.gates) - set(gates)):
             ctx.log(f"  search ignores {', '.join(dropped)}: validation does not measure them for this model's outputs")
         scratch = ctx.work_dir / "candidates"
         scratch.mkdir(parents=True, exist_ok=True)
         rounder = base.weight_rounder(source.path, ctx)
+        corrector = base.bias_corrector(source.path, ctx)
         evaluator = _Evaluator(self, source.path, calib.entry.ranges_path, calib.method, scratch, data, reference, gates,
-                               guard=o.guard_float_layers, rounder=rounder)
+                               guard=o.guard_float_layers, rounder=rounder, corrector=corrector, judged_by=judged_by)
 
         if rounder is not None:
             ctx.log(f"  weight rounding: {describe_rounding(rounder.record())}")
@@ -166,9 +183,10 @@ class MixedPrecisionPass(Pass):
         if first.passed:
             ranked: list[str] = []
         else:
-            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(source.path, evaluator.all_int8, data, reference, ctx,
-                                                                                     calib.ranges(), gates)
-        result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log)
+            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(evaluator, data, reference, ctx, calib.ranges(),
+                                                                                     gates)
+        result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log,
+                                     scan=o.search_scan)
         if not result.passed:
             warnings.append(f"the gates fail even with all {len(ranked)} ranked layers in float")
 
@@ -186,6 +204,8 @@ class MixedPrecisionPass(Pass):
                 "assembly": evaluator.assembly}
         if rounder is not None:
             cost["rounding_seconds"] = round(rounder.stats.moments_seconds + rounder.stats.solve_seconds, 3)
+        if corrector is not None:
+            cost["bias_correction_seconds"] = round(corrector.stats.seconds, 3)
         # One calibration run, as measured when the ranges were computed (this run, or the one that cached them).
         one_calibration = calib.seconds if not calib.cache_hit else float((calib.entry.read_meta() or {}).get("seconds", 0.0))
         if one_calibration > 0:
@@ -208,6 +228,7 @@ class MixedPrecisionPass(Pass):
             "reference": reference_description,
             "calibration": calib.to_record(),
             "weight_rounding": rounder.record() if rounder is not None else {"method": "nearest"},
+            "bias_correction": corrector.record() if corrector is not None else None,
             **qdq_structure(final),
             **({"opset": opset} if opset else {}),
         }
@@ -215,6 +236,8 @@ class MixedPrecisionPass(Pass):
                                                                    "top_ranked", "search", "gates", "cost", "validation_data",
                                                                    "reference", "weight_rounding")}}
         report["mixed_precision"]["calibration_data"] = calib.data
+        if corrector is not None:
+            report["mixed_precision"]["bias_correction"] = record["bias_correction"]
         if opset:
             report["mixed_precision"]["opset"] = opset
         if overlap:
@@ -228,7 +251,7 @@ class MixedPrecisionPass(Pass):
         return PassResult(OnnxModel(path=out, precision="mixed", sparsity=source.sparsity), record=record, report=report,
                           metrics=metrics, warnings=warnings)
 
-    def _sensitivity_inputs(self, data: Any, reference: dict[str, Any], gates: dict[str, float]) -> tuple[Any, str]:
+    def _sensitivity_inputs(self, data: Any, top1: Any, gates: dict[str, float]) -> tuple[Any, str]:
         """The inputs the sensitivity is measured on, and how ("margin" or "nsr").
 
         Under a top-1 agreement gate only inputs near a flip can fail it, so those are measured, by how
@@ -238,21 +261,21 @@ class MixedPrecisionPass(Pass):
 
         count = self.options.sensitivity_samples
         threshold = gates.get("min_top1_agreement")
-        if threshold is None or threshold <= 0:
+        if threshold is None or threshold <= 0 or top1 is None:
             return build_subset(data, count), "nsr"
-        margins = top1_margins(reference[next(iter(reference))])
+        margins = top1_margins(top1)
         affordable = math.floor((1.0 - threshold) * len(margins) + 1e-9)
         order = [int(i) for i in margins.argsort(kind="stable")]
         chosen = order[affordable:affordable + count] or order[:count]
         return build_subset(data, count, chosen), "margin"
 
-    def _rank(self, float_path: Path, int8_path: Path, data: Any, reference: dict[str, Any], ctx: PassContext,
+    def _rank(self, evaluator: _Evaluator, data: Any, reference: dict[str, Any], ctx: PassContext,
               ranges: dict[str, tuple[float, float]], gates: dict[str, float]) -> tuple[list[str], list[dict[str, Any]], float, float]:
         """Layers in the order the search leaves them in float, with the figures behind the order."""
-
         o = self.options
+        float_path, int8_path = evaluator.source, evaluator.all_int8
         started = time.perf_counter()
-        sample, measure = self._sensitivity_inputs(data, reference, gates)
+        sample, measure = self._sensitivity_inputs(data, evaluator.top1_scores, gates)
         details: dict[str, dict[str, Any]] = {}
         if o.sensitivity == "single-layer":
             qdq = load_onnx(int8_path, load_external_data=False)
@@ -271,40 +294,28 @@ class MixedPrecisionPass(Pass):
             details = {layer.node: layer.to_dict() for layer in layers}
         sensitivity_seconds = time.perf_counter() - started
         ctx.log(f"  sensitivity ({o.sensitivity}): {len(scores)} layers scored on {sample.size} inputs in {sensitivity_seconds:.1f}s")
-        savings: dict[str, float] | None = None
-        timing_seconds = 0.0
-        if o.ranking == "error-per-ms":
-            feed = sample.batches(1)[0]
-            timing = measure_layer_timing(float_path, int8_path, [name for name, _ in scores], feed, o.profile_iterations,
-                                          optimization=o.optimization)
-            timing_seconds = timing.seconds
-            savings = {name: timing.saving_ms(name) for name, _ in scores}
-            ctx.log(f"  timing: float {timing.float_total_ms:.2f} ms, int8 {timing.int8_total_ms:.2f} ms per inference "
-                    f"(profiled in {timing_seconds:.1f}s)")
-        ordered = priority_order(scores, savings)
+        if o.ranking == "error":
+            ordered = [(node, score) for node, score in scores if score > 0]
+            record = [{**details[node], "priority": round(score, 8)} for node, score in ordered]
+            return [node for node, _ in ordered], record, sensitivity_seconds, 0.0
+        names = [name for name, _ in scores]
+        model, timing, latency = measure_latency_model(float_path, int8_path, names, evaluator.compute_order, sample.batches(1)[0],
+                                                       lambda layers: evaluator.build(layers, fill=False),
+                                                       o.profile_iterations, o.optimization)
+        ctx.log(f"  timing: float {timing.float_total_ms:.2f} ms, int8 {timing.int8_total_ms:.2f} ms per inference, INT8/float "
+                f"switch {latency.get('switch_ms_per_melement', 0.0):.2f} ms per million elements (profiled in {timing.seconds:.1f}s)")
+        steps = greedy_order(dict(scores), model, evaluator.float_set, floor_ms=FLOOR_SHARE * timing.int8_total_ms)
         record = []
-        for node, priority in ordered:
-            entry = dict(details[node])
-            entry["priority"] = round(priority, 8)
-            if savings is not None:
-                entry["int8_saving_ms"] = round(savings[node], 4)
+        for step in steps:
+            entry = dict(details[step.layer])
+            entry.update({"priority": round(step.priority, 8), "int8_saving_ms": round(model.savings.get(step.layer, 0.0), 4),
+                          "added_ms": round(step.cost_ms, 4)})
+            if len(step.added) > 1:
+                entry["with_gaps"] = [name for name in step.added if name != step.layer]
             record.append(entry)
-        return [node for node, _ in ordered], record, sensitivity_seconds, timing_seconds
-
-
-def priority_order(scores: list[tuple[str, float]], savings: dict[str, float] | None = None) -> list[tuple[str, float]]:
-    """Layers that add error, most worth keeping in float first: error added, per ms INT8 saves on it.
-
-    Savings below the median positive saving count as the median: per-layer timings of small layers
-    are mostly noise (one profiled input on a shared CPU), so only layers where INT8 clearly buys more
-    time than usual are held back in INT8, and a layer adding far more error still goes first."""
-    harmful = [(node, score) for node, score in scores if score > 0]
-    if savings is None:
-        return sorted(harmful, key=lambda item: item[1], reverse=True)
-    positive = [savings.get(node, 0.0) for node, _ in harmful if savings.get(node, 0.0) > 0]
-    floor = max(statistics.median(positive), 1e-6) if positive else 1.0
-    priorities = [(node, score / max(savings.get(node, 0.0), floor)) for node, score in harmful]
-    return sorted(priorities, key=lambda item: item[1], reverse=True)
+        if record:
+            record[0]["latency_model"] = latency
+        return [step.layer for step in steps], record, sensitivity_seconds, timing.seconds
 
 
 def build_subset(data: Any, count: int, indices: list[int] | None = None) -> Any:
@@ -321,17 +332,25 @@ class _Evaluator:
     """Builds the model with some layers in float and measures it against the float reference."""
 
     def __init__(self, owner: MixedPrecisionPass, source: Path, ranges: Path, method: str, scratch: Path, data: Any,
-                 reference: dict[str, Any], gates: dict[str, float], guard: bool = True, rounder: Any = None) -> None:
+                 reference: dict[str, Any], gates: dict[str, float], guard: bool = True, rounder: Any = None,
+                 corrector: Any = None, judged_by: dict[str, Any] | None = None) -> None:
         self.owner, self.source, self.ranges, self.method, self.rounder = owner, source, ranges, method, rounder
+        self.corrector = corrector
         #: Only gates validation checks on these outputs (see compile.validate.gates.checked_gates).
         self.scratch, self.data, self.reference, self.gates = scratch, data, reference, gates
         self.built = 0
         import numpy as np
 
+        #: How validate judges the outputs (kinds, user metrics, the data's metadata): candidates are compared alike.
+        self.judged_by = judged_by or {}
+        #: The classifier view (one class vector per sample) a top-1 flip is counted on, if the model has one.
+        self.top1_view = class_view(resolve_views({name: tuple(a.shape) for name, a in reference.items()},
+                                                  self.judged_by.get("kinds")), reference)
+        self.top1_scores = self.top1_view.select(reference[self.top1_view.output]) if self.top1_view is not None else None
         #: Validation inputs, smallest FP32 top-1 margin first under a top-1 agreement gate (see :meth:`_run`).
         first = reference[next(iter(reference))]
-        self.order = (top1_margins(first).argsort(kind="stable") if "min_top1_agreement" in gates
-                      else np.arange(len(first)))
+        self.order = (top1_margins(self.top1_scores).argsort(kind="stable")
+                      if "min_top1_agreement" in gates and self.top1_scores is not None else np.arange(len(first)))
 
         float_model = load_onnx(source)  # with its weights: the assembler takes float layers from it
         self.float_model = float_model
@@ -351,24 +370,25 @@ class _Evaluator:
         self.assembled = 0
         #: The all-INT8 model (kept: the sensitivity analysis and the timing read it).
         self.all_int8 = self.scratch / "candidate-0.onnx"
-        self.owner._quantizer([], float_model).finish(load_onnx(raw), self.all_int8, rounder)
+        self.owner._quantizer([], float_model).finish(load_onnx(raw), self.all_int8, rounder, corrector)
 
     def float_set(self, layers: list[str]) -> list[str]:
         """The compute layers actually left in float for ``layers``: gaps between them filled."""
 
         return fill_gaps(self.compute_order, layers, self.owner.options.fill_gaps)
 
-    def build(self, layers: list[str]) -> Path:
-        """Exactly what quantize-int8 writes (rounding, float graph outputs), with ``layers`` left in float."""
-        layers = self.float_set(layers)
+    def build(self, layers: list[str], fill: bool = True) -> Path:
+        """Exactly what quantize-int8 writes (rounding, float graph outputs), with ``layers`` left in float (and
+        the gaps between them, unless ``fill`` is false)."""
+        layers = self.float_set(layers) if fill else list(layers)
         self.built += 1
         out = self.scratch / f"candidate-{self.built}.onnx"
         quantizer = self.owner._quantizer(layers, self.float_model)
         assembled = self.assembler.assemble(set(quantizer.options.exclude_nodes)) if self.assembler is not None else None
         if assembled is None:
-            quantizer.quantize(self.source, out, self.ranges, self.method, self.rounder)
+            quantizer.quantize(self.source, out, self.ranges, self.method, self.rounder, self.corrector)
         else:
-            quantizer.finish(assembled, out, self.rounder)
+            quantizer.finish(assembled, out, self.rounder, self.corrector)
             self.assembled += 1
         if self.guard:
             guard_float_layers(out, layers, self.channels)
@@ -382,7 +402,7 @@ class _Evaluator:
         import numpy as np
 
         built = self.scratch / "assembly-check.onnx"
-        quantizer.quantize(self.source, built, self.ranges, self.method, self.rounder)
+        quantizer.quantize(self.source, built, self.ranges, self.method, self.rounder, self.corrector)
         if self.guard:
             guard_float_layers(built, layers, self.channels)
         feed = {name: array[:8] for name, array in self.data.feeds.items()}
@@ -409,7 +429,7 @@ class _Evaluator:
         if stopped is not None:
             return Evaluation(list(layers), False, {"top1_agreement_at_most": round(stopped[1], 6)}, ["min_top1_agreement"],
                               time.perf_counter() - started, stopped_after=stopped[0])
-        _, metrics = compare_outputs(self.reference, outputs, self.data.labels, seed=self.owner.options.seed)
+        _, metrics = compare_outputs(self.reference, outputs, self.data.labels, seed=self.owner.options.seed, **self.judged_by)
         results = [gate for gate in evaluate_gates(self.gates, metrics) if not gate.skipped]
         shown = {gate.metric for gate in results} | {"top1_agreement", "cosine_similarity"}
         kept = {key: round(value, 6) for key, value in metrics.items() if key in shown}
@@ -422,17 +442,18 @@ class _Evaluator:
         been seen: the candidate fails anyway. Failing candidates usually show it in the first batch."""
         import numpy as np
 
-        threshold = self.gates.get("min_top1_agreement")
-        first = next(iter(self.reference))
-        reference_top1 = self.reference[first].reshape(len(self.reference[first]), -1).argmax(axis=1)
-        total = len(reference_top1)
+        view = self.top1_view
+        threshold = self.gates.get("min_top1_agreement") if view is not None else None
+        total = len(self.order)
+        reference_top1 = self.top1_scores.argmax(axis=1) if self.top1_scores is not None else None
         chunks: list[dict[str, Any]] = []
         seen = disagreements = 0
         for start in range(0, total, BATCH):
             picked = self.order[start:start + BATCH]
             out = runner.infer({name: array[picked] for name, array in self.data.feeds.items()})
             chunks.append(out)
-            disagreements += int((out[first].reshape(len(picked), -1).argmax(axis=1) != reference_top1[picked]).sum())
+            if view is not None and reference_top1 is not None:
+                disagreements += int((view.select(out[view.output]).argmax(axis=1) != reference_top1[picked]).sum())
             seen += len(picked)
             if threshold is not None and (best := 1.0 - disagreements / total) < threshold:
                 return {}, (seen, best)

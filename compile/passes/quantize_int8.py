@@ -41,6 +41,7 @@ from compile.passes.kinds import CalibratedPass, CalibrationOptions
 from compile.settings import RunSettings
 
 if TYPE_CHECKING:
+    from compile.calibration.bias_correction import BiasCorrector
     from compile.calibration.joins import MixedRangeJoin
     from compile.quantize.recipe import StaticPlan
     from compile.rounding.apply import WeightRounder
@@ -55,13 +56,13 @@ QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 MAX_LISTED_OPS = 8
 #: Record fields the report's ``quantization`` section carries.
 REPORTED = ("precision", "convention", "int8_mode", "graph", "recipe", "smooth_quant", "calibration", "quantize_seconds",
-            "weight_rounding", "quantize_linear", "dequantize_linear", "quantized_ops", "quantized_layers", "float_joins",
+            "weight_rounding", "bias_correction", "quantize_linear", "dequantize_linear", "quantized_ops", "quantized_layers", "float_joins",
             "opset")
 
 
 class QuantizeInt8Options(CalibrationOptions):
     convention: Literal["tensorrt", "onnxruntime-cpu"] = "tensorrt"
-    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    method: Literal["minmax", "entropy", "percentile", "mse"] = "minmax"
     percentile: float = Field(default=99.999, gt=50.0, le=100.0)
     per_channel: bool = True
     #: Op types to quantize; ``None`` takes the convention's choice.
@@ -77,6 +78,8 @@ class QuantizeInt8Options(CalibrationOptions):
     weight_rounding: Literal["nearest", "gptq"] = "gptq"
     #: Calibration inputs the GPTQ layer-input moments are measured on (the first ones).
     rounding_samples: int = Field(default=32, ge=1)
+    #: Remove each INT8 layer's output mean shift, measured on ``rounding_samples`` inputs (:mod:`compile.calibration.bias_correction`).
+    bias_correction: bool = False
     #: A Concat (or Where) whose inputs' calibrated spans differ by more than this factor stays in float:
     #: one shared scale would flatten the narrow input (:mod:`compile.calibration.joins`). ``None``: never.
     join_range_factor: float | None = Field(default=8.0, gt=1.0)
@@ -139,7 +142,7 @@ class QuantizeInt8Pass(CalibratedPass):
             model_path = plan.model
             ctx.log(f"  transformer recipe: {describe_plan(plan.record)}")
         calib = calibrate(model_path, self.calibration(ctx), self.options.method, self.options.percentile,
-                          ctx.run_dir / ".calibration-cache", ctx.log)
+                          ctx.run_dir / ".calibration-cache", ctx.log, symmetric=self.options.convention == "tensorrt")
         ctx.log(f"  calibration: {calib.stats.used} inputs ({'cached' if calib.cache_hit else f'{calib.seconds:.1f}s'}), "
                 f"{len(calib.stats.skipped)} skipped, method {calib.method}")
         ranges = calib.entry.ranges_path
@@ -148,7 +151,7 @@ class QuantizeInt8Pass(CalibratedPass):
         out = ctx.output_path(OUTPUT_FILE)
         rounder = self.weight_rounder(model_path, ctx)
         quantizer, float_nodes = (self.for_transformer() if transformer else self)._with_exclusions(original)
-        quantized, finish = quantizer.quantize(model_path, out, ranges, calib.method, rounder)
+        quantized, finish = quantizer.quantize(model_path, out, ranges, calib.method, rounder, self.bias_corrector(model_path, ctx))
         quantize_seconds = time.perf_counter() - started
         ctx.log(f"  weight rounding: {describe_rounding(finish['weight_rounding'])}")
         for join in finish["float_joins"]:
@@ -272,25 +275,44 @@ class QuantizeInt8Pass(CalibratedPass):
         cache = user_cache_folder("rounding", ctx.run_dir / ".rounding-cache") / f"{key}.npz"
         return WeightRounder(source, lambda: calibration.batches(CalibrationStats()), self.options.rounding_samples, cache=cache)
 
-    def quantize(self, source: Path, out: Path, ranges: Path, method: str,
-                 rounder: WeightRounder | None = None) -> tuple[Any, dict[str, Any]]:
+    def bias_corrector(self, source: Path, ctx: PassContext) -> BiasCorrector | None:
+        """Bias correction for ``source`` on the first ``rounding_samples`` calibration inputs (``None``: off); the
+        measured input means are cached like the GPTQ integers."""
+        if not self.options.bias_correction:
+            return None
+        from compile.calibration.bias_correction import BiasCorrector
+        from compile.calibration.cache import user_cache_folder
+        from compile.calibration.source import CalibrationStats
+        from compile.hashing import hash_file, hash_json
+
+        calibration = self.calibration(ctx)
+        key = hash_json({"format": 1, "model": hash_file(source), "data": calibration.identity(),
+                         "samples": self.options.rounding_samples})
+        cache = user_cache_folder("bias", ctx.run_dir / ".bias-cache") / f"{key}.npz"
+        return BiasCorrector(source, lambda: calibration.batches(CalibrationStats()), self.options.rounding_samples, cache=cache)
+
+    def quantize(self, source: Path, out: Path, ranges: Path, method: str, rounder: WeightRounder | None = None,
+                 corrector: BiasCorrector | None = None) -> tuple[Any, dict[str, Any]]:
         """The Q/DQ model of ``source`` as this pass writes it to ``out``: quantized, weights rounded,
         graph outputs left in float and (TensorRT) residual Adds made fusable. Returns the model and
         what the steps after ``quantize_static`` did."""
         from compile.onnx_io import load_onnx
 
         joins = self._quantize(source, out, ranges, method)
-        quantized, finish = self.finish(load_onnx(out), out, rounder)
+        quantized, finish = self.finish(load_onnx(out), out, rounder, corrector)
         return quantized, {**finish, "float_joins": [join.to_record() for join in joins]}
 
-    def finish(self, quantized: Any, out: Path, rounder: WeightRounder | None = None) -> tuple[Any, dict[str, Any]]:
+    def finish(self, quantized: Any, out: Path, rounder: WeightRounder | None = None,
+               corrector: BiasCorrector | None = None) -> tuple[Any, dict[str, Any]]:
         """The steps after ``quantize_static``, on its output ``quantized``, saved to ``out``."""
         from compile.onnx_io import save_onnx
 
         rounding: dict[str, Any] = {"method": "nearest"}
         if rounder is not None:
             rounding = rounder.record(len(rounder.apply(quantized)))
-        finish = {"weight_rounding": rounding,
+        # After rounding: the shift is that of the final integers.
+        correction = {"bias_correction": corrector.record(len(corrector.apply(quantized)))} if corrector is not None else {}
+        finish = {"weight_rounding": rounding, **correction,
                   "float_outputs": remove_output_qdq(quantized) if self.options.float_outputs else [],
                   "residual_adds_fusable": fuse_residual_adds(quantized) if self.options.convention == "tensorrt" else []}
         save_onnx(quantized, out)

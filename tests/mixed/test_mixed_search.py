@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from compile.mixed.search import Evaluation, search_float_layers
-from compile.passes.mixed_precision import priority_order
 
 RANKED = [f"layer{i}" for i in range(40)]
 
@@ -66,18 +65,35 @@ def test_report_records_each_step() -> None:
     assert [s["passed"] for s in record["steps"]] == [False, False, False, True, True]
 
 
-def test_priority_prefers_error_per_ms_saved() -> None:
-    scores = [("big-slow", 0.30), ("big-cheap", 0.20), ("small", 0.01), ("mid", 0.05), ("harmless", -0.02)]
-    # INT8 saves 3 ms on big-slow, 0.1 ms on big-cheap: keeping big-cheap in float costs little.
-    savings = {"big-slow": 3.0, "big-cheap": 0.1, "small": 1.0, "mid": 0.5, "harmless": 1.0}
-    order = [name for name, _ in priority_order(scores, savings)]
-    # Savings under the median (0.75 ms) count as the median: big-cheap 0.27, big-slow 0.1, mid 0.067, small 0.01.
-    assert order == ["big-cheap", "big-slow", "mid", "small"]  # harmless layers are never candidates
-    assert [name for name, _ in priority_order(scores)] == ["big-slow", "big-cheap", "mid", "small"]
+def passes_at(counts: set[int], calls: list[int]):  # noqa: ANN201 - a test double
+    """A gate that passes at these prefix lengths only: under 2 flips in 400, pass/fail is not monotone."""
+    def evaluate(layers: list[str]) -> Evaluation:
+        calls.append(len(layers))
+        passed = len(layers) in counts
+        return Evaluation(layers, passed, {}, [] if passed else ["min_top1_agreement"])
+    return evaluate
 
 
-def test_priority_floor_for_layers_int8_does_not_speed_up() -> None:
-    scores = [("a", 0.5), ("b", 0.3), ("free", 0.001)]
-    order = priority_order(scores, {"a": 1.0, "b": 0.2, "free": -0.2})
-    # 'free' and 'b' are charged the median saving (0.6 ms): noise in small timings does not reorder them.
-    assert [name for name, _ in order] == ["a", "b", "free"]
+def test_scan_finds_an_early_pass_that_bisection_skips() -> None:
+    lucky = {3} | set(range(20, 41))
+    calls: list[int] = []
+    scanned = search_float_layers(RANKED, passes_at(lucky, calls), scan=16)
+    assert scanned.passed and len(scanned.float_layers) == 3 and calls == [0, 1, 2, 3]
+    calls.clear()
+    bisected = search_float_layers(RANKED, passes_at(lucky, calls))
+    assert bisected.passed and len(bisected.float_layers) == 20  # 1, 2, 4, 8, 16 fail; 32 passes; bisect to 20
+    assert 3 not in calls
+
+
+def test_scan_then_doubling_beyond_its_counts() -> None:
+    calls: list[int] = []
+    result = search_float_layers(RANKED, passes_at(set(range(21, 41)), calls), scan=4)
+    assert result.passed and len(result.float_layers) == 21
+    assert calls[:6] == [0, 1, 2, 3, 4, 8] and calls[6:8] == [16, 32]
+    assert len(calls) == len(set(calls))
+
+
+def test_scan_over_the_whole_ranking_fails_cleanly() -> None:
+    calls: list[int] = []
+    result = search_float_layers(RANKED[:5], passes_at(set(), calls), scan=16)
+    assert not result.passed and result.float_layers == RANKED[:5] and calls == [0, 1, 2, 3, 4, 5]
