@@ -189,3 +189,24 @@ def test_residual_readers_of_a_quantized_activation_read_it_in_float(encoder: Pa
     residual = next(node for node in model.graph.node if node.name == "residual1")
     assert list(residual.input) == ["h0", "o"]
     assert any(node.op_type == "DequantizeLinear" and node.input[0].startswith("h0") for node in model.graph.node)
+
+
+def test_an_attention_block_without_layernorm_is_transformer_like(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    from compile.quantize.recipe import graph_family
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.2, (16, 16)).astype(np.float32), name) for name in ("wq", "wk", "wv")]
+    nodes = [helper.make_node("MatMul", ["x", "wq"], ["q"], name="q"), helper.make_node("MatMul", ["x", "wk"], ["k"], name="k"),
+             helper.make_node("MatMul", ["x", "wv"], ["v"], name="v"),
+             helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1], name="kt"),
+             helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+             helper.make_node("Softmax", ["s"], ["p"], axis=-1, name="softmax"),
+             helper.make_node("MatMul", ["p", "v"], ["y"], name="context")]
+    graph = helper.make_graph(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8, 16])], initializer=inits)
+    assert graph_family(helper.make_model(graph)) == "transformer"
+    nodes[-1] = helper.make_node("Add", ["p", "v"], ["y"], name="no_attention")  # the Softmax no longer feeds a MatMul
+    graph = helper.make_graph(nodes, "other", graph.input, graph.output, initializer=inits)
+    assert graph_family(helper.make_model(graph)) == "cnn-or-other"
