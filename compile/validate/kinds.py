@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compile.errors import UserInputError
-from compile.profiles import Columns, parse_output_kind
+from compile.profiles import Columns, flatten_output_kinds, parse_output_kind
 
 #: Kinds whose figures include top-1/top-5 agreement (class scores along the last axis).
 CLASS_KINDS = ("logits", "probabilities", "scores")
@@ -111,7 +111,10 @@ def resolve_views(shapes: Mapping[str, tuple[int, ...]], declared: Mapping[str, 
     last axis, judged as its own view named ``OUTPUT.VIEW``); ``sources`` says where each declaration came from.
     A declaration naming no output, a slice without columns, an empty slice, or a kind the output's shape cannot
     have is a UserInputError naming it."""
-    declared = dict(declared or {})
+    try:
+        declared = flatten_output_kinds(declared or {})  # a factory's nested form is accepted as it is
+    except ValueError as err:
+        raise UserInputError(str(err)) from err
     sources = dict(sources or {})
     whole: dict[str, tuple[str, str]] = {}
     slices: dict[str, list[OutputView]] = {name: [] for name in shapes}

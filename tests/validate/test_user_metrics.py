@@ -154,3 +154,22 @@ def test_an_entry_point_names_a_user_metric(monkeypatch: pytest.MonkeyPatch) -> 
     assert metric.function is map50 and metric.declared == ("map50", "objects")
     with pytest.raises(UserInputError, match="installed: map50"):
         user_metrics.load_user_metric("map95")
+
+
+def test_the_documented_detector_declares_its_slices_and_map50_reads_its_output() -> None:
+    import torch
+
+    from compile.validate.compare import compare_outputs
+
+    built = __import__("compile.models.detection_example", fromlist=["tiny_detector"]).tiny_detector()
+    images = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = {"detections": built["model"](images).numpy()}
+    assert reference["detections"].shape == (4, 64, 7)
+    noisy = {"detections": reference["detections"].copy()}
+    noisy["detections"][..., 4:] = np.round(noisy["detections"][..., 4:] * 4) / 4  # scores on a coarse grid, as one INT8 scale does
+    report, metrics = compare_outputs(reference, noisy, None, resamples=20, kinds=built["output_kinds"])
+    assert report["output_kinds"]["detections.scores"]["kind"] == "scores" and metrics["max_abs_error.detections.boxes"] == 0.0
+    assert metrics["top1_agreement.detections.scores"] < 1.0
+    assert map50(reference, reference)["map50"] == 1.0
+    assert 0.0 < map50(reference, noisy)["map50"] < 1.0
