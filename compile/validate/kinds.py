@@ -95,7 +95,9 @@ def infer_kind(name: str, shape: tuple[int, ...]) -> tuple[str, str]:
     whatever it holds."""
     words = _words(name)
     for kind, hints in _HINTS:
-        if kind != "logits" and words & set(hints) and _fits(kind, shape) is None:
+        # A feature map (N, C, H, W) named "features" is no set of vectors along its last axis.
+        plausible = _fits(kind, shape) is None and not (kind == "embedding" and len(shape) > 3)
+        if kind != "logits" and words & set(hints) and plausible:
             return kind, f"inferred from the name '{name}'"
     dims = "x".join(str(d) for d in shape[1:]) or "scalar"
     if len(shape) == 2 and shape[1] >= 2:

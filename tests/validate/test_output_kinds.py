@@ -28,6 +28,7 @@ CPU_GATES = {"min_top1_agreement": 0.97, "min_cosine_similarity": 0.99, "max_top
     ("context", (8, 12, 32), "generic"),
     ("sentence_embedding", (8, 384), "embedding"),
     ("last_hidden_state", (8, 16, 384), "embedding"),
+    ("features", (8, 64, 7, 7), "generic"),         # a feature map is not vectors along its last axis
     ("boxes", (8, 4), "boxes"),
     ("pred_boxes", (8, 100, 4), "boxes"),
     ("scores", (8, 100, 3), "scores"),
