@@ -32,10 +32,15 @@ GATE = 0.995
 
 
 def bench_profile(into: Path, samples: int, sensitivity: str | None = None, per_tensor: bool = False,
-                  rounding: str | None = None) -> Path:
+                  rounding: str | None = None, calib_method: str | None = None, bias_correction: bool | None = None) -> Path:
     """The cpu profile, validating on ``samples`` images and benchmarking batch 1 only; ``per_tensor`` gives
-    INT8 weights one scale per tensor (what some accelerators require), ``rounding`` the weight rounding."""
+    INT8 weights one scale per tensor (what some accelerators require), ``rounding`` the weight rounding,
+    ``calib_method`` the activation ranges, ``bias_correction`` turns that on or off."""
     text = (REPO / "profiles" / "cpu.toml").read_text()
+    if calib_method:
+        text = text.replace('method = "minmax"', f'method = "{calib_method}"', 1)
+    if bias_correction is not None:
+        text = text.replace("[calibration]\n", f"[calibration]\nbias_correction = {str(bias_correction).lower()}\n", 1)
     if sensitivity:
         text = text.replace('name = "mixed-precision"', f'name = "mixed-precision"\nsensitivity = "{sensitivity}"', 1)
     if per_tensor:
@@ -61,6 +66,10 @@ def main() -> None:
                         help="mixed-precision's sensitivity measure (default: the pass's own)")
     parser.add_argument("--per-tensor", action="store_true", help="one INT8 scale per weight tensor (plain INT8 collapses)")
     parser.add_argument("--rounding", choices=("nearest", "gptq"), default=None, help="INT8 weight rounding (default: the profile's)")
+    parser.add_argument("--calib-method", choices=("minmax", "entropy", "percentile", "mse"), default=None,
+                        help="activation ranges (default: the profile's)")
+    parser.add_argument("--bias-correction", choices=("on", "off"), default=None, help="default: the profile's")
+    parser.add_argument("--rounds", type=int, default=15, help="alternating blocks of the final side-by-side timing")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from compile import api
@@ -70,13 +79,15 @@ def main() -> None:
     os.environ["COMPILE_CACHE_DIR"] = str(scratch / "cache")  # calibration really runs once, and is timed
     calib, val = split_labeled_folder(args.data, scratch / "data", CALIB_IMAGES, ("calib", "val"))
     samples = sum(1 for _ in val.glob("*.jpg"))
-    profile = bench_profile(scratch, samples, args.sensitivity, args.per_tensor, args.rounding)
+    correction = None if args.bias_correction is None else args.bias_correction == "on"
+    profile = bench_profile(scratch, samples, args.sensitivity, args.per_tensor, args.rounding, args.calib_method, correction)
     out = args.out or scratch / "run"
     info = machine_info()
     print(f"machine: {info['cpu']}, {info['usable_cpus']} usable CPUs (shared with other jobs: timings are noisy)")
     weights = "per-tensor" if args.per_tensor else "per-channel"
     print(f"model {args.model}; calibration {CALIB_IMAGES} images, validation {samples} images; gate min_top1_agreement = {args.gate}; "
-          f"INT8 weights {weights}, rounding {args.rounding or 'profile default'}")
+          f"INT8 weights {weights}, rounding {args.rounding or 'profile default'}, ranges {args.calib_method or 'profile default'}, "
+          f"bias correction {args.bias_correction or 'profile default'}")
     settings = api.RunSettings(model=args.model, profile=str(profile), precision="best", out=out, data=val, calib=calib,
                            calib_size=CALIB_IMAGES, gates={"min_top1_agreement": args.gate}, progress=False)
     started = time.perf_counter()
@@ -106,7 +117,34 @@ def main() -> None:
         if calibration_s:
             print(f"one calibration run ({CALIB_IMAGES} images): {calibration_s:.1f}s -> search = "
                   f"{cost['seconds'] / calibration_s:.1f}x one calibration")
+    side_by_side(result, args.rounds)
     print(f"report: {result.run_dir / 'report.json'}")
+
+
+def side_by_side(result: object, rounds: int) -> None:
+    """FP32, mixed and INT8 timed again in one process, alternating blocks (ABC CBA ...), at 1 and 2 threads:
+    their ratios are what a shared machine can measure fairly (compile/bench/interleave.py)."""
+    import contextlib
+    import functools
+
+    from compile.backends import make_runner
+    from compile.bench.interleave import measure_interleaved
+    from compile.data.generated import generate_inputs
+
+    built = {c.precision: c.runtime for c in result.candidates if c.runtime is not None and c.precision in ("fp32", "mixed", "int8")}
+    if "fp32" not in built or len(built) < 2:
+        return
+    from compile.onnx_io import graph_input_specs, load_onnx
+
+    feed = generate_inputs(tuple(graph_input_specs(load_onnx(built["fp32"].path, load_external_data=False))), 1, seed=0)
+    for threads in (1, 2):
+        with contextlib.ExitStack() as stack:
+            runners = {name: stack.enter_context(make_runner(artifact, threads)) for name, artifact in built.items()}
+            stats = measure_interleaved({name: functools.partial(r.infer, feed) for name, r in runners.items()}, batch=1,
+                                        warmup=10, iterations=20, rounds=rounds)
+        fp32 = stats["fp32"].p50_ms
+        line = ", ".join(f"{name} {s.p50_ms:.3f} ms (spread {s.spread_pct:.0f}%, {fp32 / s.p50_ms:.2f}x)" for name, s in stats.items())
+        print(f"side by side, {threads} thread(s), {rounds} alternating blocks of 20: {line}")
 
 
 if __name__ == "__main__":

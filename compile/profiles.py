@@ -118,8 +118,8 @@ class Calibration(_Strict):
         default="gptq", description="INT8 weight integers: round to nearest, or GPTQ (error-compensating, same scales).")
     rounding_samples: int = Field(default=32, ge=1, description="Calibration inputs GPTQ measures layer inputs on.")
     bias_correction: bool = Field(
-        default=False, description="Remove the mean shift INT8 adds to each layer's output, measured on the first "
-                                   "rounding_samples calibration inputs (compile/calibration/bias_correction.py).")
+        default=True, description="Remove the mean shift INT8 adds to each layer's output, measured on the first "
+                                  "rounding_samples calibration inputs (compile/calibration/bias_correction.py).")
 
 
 class Sparsity(_Strict):

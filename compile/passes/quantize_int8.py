@@ -78,8 +78,9 @@ class QuantizeInt8Options(CalibrationOptions):
     weight_rounding: Literal["nearest", "gptq"] = "gptq"
     #: Calibration inputs the GPTQ layer-input moments are measured on (the first ones).
     rounding_samples: int = Field(default=32, ge=1)
-    #: Remove each INT8 layer's output mean shift, measured on ``rounding_samples`` inputs (:mod:`compile.calibration.bias_correction`).
-    bias_correction: bool = False
+    #: Remove each INT8 layer's output mean shift, measured on ``rounding_samples`` inputs (:mod:`compile.calibration.bias_correction`):
+    #: EfficientNet-Lite0's top-1 flips against FP32 32 -> 21 over five 100/400 splits of imagenet-sample-500.
+    bias_correction: bool = True
     #: A Concat (or Where) whose inputs' calibrated spans differ by more than this factor stays in float:
     #: one shared scale would flatten the narrow input (:mod:`compile.calibration.joins`). ``None``: never.
     join_range_factor: float | None = Field(default=8.0, gt=1.0)
