@@ -34,7 +34,7 @@ from compile.backends.ort.runner import OrtRunner
 from compile.calibration.ranges import calibrate
 from compile.data.eval_set import EvalSet, build_eval_set, data_identity
 from compile.mixed.assemble import CandidateAssembler
-from compile.mixed.cost import greedy_order
+from compile.mixed.cost import LatencyModel, greedy_order
 from compile.mixed.keep_float import channel_counts, fill_gaps, float_islands, guard_float_layers
 from compile.mixed.overlap import data_overlap
 from compile.mixed.search import Evaluation, search_float_layers
@@ -179,12 +179,13 @@ class MixedPrecisionPass(Pass):
             ctx.log(f"  weight rounding: {describe_rounding(rounder.record())}")
         ranking_record: list[dict[str, Any]] = []
         sensitivity_seconds = timing_seconds = 0.0
+        latency: tuple[LatencyModel, dict[str, Any]] | None = None
         first = evaluator.evaluate([])
         if first.passed:
             ranked: list[str] = []
         else:
-            ranked, ranking_record, sensitivity_seconds, timing_seconds = self._rank(evaluator, data, reference, ctx, calib.ranges(),
-                                                                                     gates)
+            ranked, ranking_record, sensitivity_seconds, timing_seconds, latency = self._rank(evaluator, data, reference, ctx,
+                                                                                              calib.ranges(), gates)
         result = search_float_layers(ranked, lambda layers: first if not layers else evaluator.evaluate(layers), ctx.log,
                                      scan=o.search_scan)
         if not result.passed:
@@ -229,6 +230,9 @@ class MixedPrecisionPass(Pass):
             "calibration": calib.to_record(),
             "weight_rounding": rounder.record() if rounder is not None else {"method": "nearest"},
             "bias_correction": corrector.record() if corrector is not None else None,
+            # What the latency model expects the float layers to add to the all-INT8 model (ms per inference).
+            "latency_model": {**latency[1], "float_layers_add_ms": round(latency[0].cost_ms(evaluator.float_set(result.float_layers)), 3)}
+            if latency is not None else None,
             **qdq_structure(final),
             **({"opset": opset} if opset else {}),
         }
@@ -238,6 +242,8 @@ class MixedPrecisionPass(Pass):
         report["mixed_precision"]["calibration_data"] = calib.data
         if corrector is not None:
             report["mixed_precision"]["bias_correction"] = record["bias_correction"]
+        if latency is not None:
+            report["mixed_precision"]["latency_model"] = record["latency_model"]
         if opset:
             report["mixed_precision"]["opset"] = opset
         if overlap:
@@ -270,8 +276,10 @@ class MixedPrecisionPass(Pass):
         return build_subset(data, count, chosen), "margin"
 
     def _rank(self, evaluator: _Evaluator, data: Any, reference: dict[str, Any], ctx: PassContext,
-              ranges: dict[str, tuple[float, float]], gates: dict[str, float]) -> tuple[list[str], list[dict[str, Any]], float, float]:
-        """Layers in the order the search leaves them in float, with the figures behind the order."""
+              ranges: dict[str, tuple[float, float]], gates: dict[str, float]
+              ) -> tuple[list[str], list[dict[str, Any]], float, float, tuple[LatencyModel, dict[str, Any]] | None]:
+        """Layers in the order the search leaves them in float, with the figures behind the order, the seconds the
+        sensitivity and the timing took, and the latency model (``None`` when ranked by error alone)."""
         o = self.options
         float_path, int8_path = evaluator.source, evaluator.all_int8
         started = time.perf_counter()
@@ -297,7 +305,7 @@ class MixedPrecisionPass(Pass):
         if o.ranking == "error":
             ordered = [(node, score) for node, score in scores if score > 0]
             record = [{**details[node], "priority": round(score, 8)} for node, score in ordered]
-            return [node for node, _ in ordered], record, sensitivity_seconds, 0.0
+            return [node for node, _ in ordered], record, sensitivity_seconds, 0.0, None
         names = [name for name, _ in scores]
         model, timing, latency = measure_latency_model(float_path, int8_path, names, evaluator.compute_order, sample.batches(1)[0],
                                                        lambda layers: evaluator.build(layers, fill=False),
@@ -313,9 +321,7 @@ class MixedPrecisionPass(Pass):
             if len(step.added) > 1:
                 entry["with_gaps"] = [name for name in step.added if name != step.layer]
             record.append(entry)
-        if record:
-            record[0]["latency_model"] = latency
-        return [step.layer for step in steps], record, sensitivity_seconds, timing.seconds
+        return [step.layer for step in steps], record, sensitivity_seconds, timing.seconds, (model, latency)
 
 
 def build_subset(data: Any, count: int, indices: list[int] | None = None) -> Any:

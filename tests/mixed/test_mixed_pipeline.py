@@ -60,6 +60,11 @@ def test_mixed_keeps_only_the_fragile_layer_in_float(planted: Path, nearest: str
     assert steps[0]["metrics"]["cosine_similarity"] < 0.985 <= steps[1]["metrics"]["cosine_similarity"]
     assert section["cost"]["evaluations"] == 2
     assert "overlap" in section["data_warning"]
+    # The ranking's figures: what keeping each layer in float adds, and the latency model behind them.
+    assert section["top_ranked"][0]["node"] == FRAGILE and "added_ms" in section["top_ranked"][0]
+    model_record = section["latency_model"]
+    assert model_record["switch_probe_layers"] == 2 and model_record["switch_ms_per_melement"] >= 0
+    assert isinstance(model_record["float_layers_add_ms"], float)
     assert result.passed, [g.describe() for g in result.gates]
     assert result.report["metrics"]["float_layers"] == 1.0
     # The fragile Conv reads float weights; every other Conv still reads dequantized INT8 weights.
