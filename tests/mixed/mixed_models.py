@@ -13,10 +13,12 @@ LAYERS = ("conv_a", "conv_b", "conv_c", "conv_d")
 
 
 def make_planted_model(path: Path, channels: int = 8, classes: int = 10, size: int = 10, seed: int = 0,
-                       fragile: str = FRAGILE, grid: bool = False) -> Path:
+                       fragile: str | tuple[str, ...] = FRAGILE, grid: bool = False) -> Path:
     """input[batch,channels,size,size] -> 4 x (Conv3x3 -> Relu) -> GlobalAveragePool -> Flatten -> Gemm -> logits.
 
-    ``grid=True``: not a classifier; the scores come out as ``grid[batch, 2, classes // 2]`` (a Reshape)."""
+    ``fragile``: the layer (or layers, not adjacent) INT8 destroys. ``grid=True``: not a classifier; the scores come
+    out as ``grid[batch, 2, classes // 2]`` (a Reshape)."""
+    fragile_layers = {fragile} if isinstance(fragile, str) else set(fragile)
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -28,10 +30,10 @@ def make_planted_model(path: Path, channels: int = 8, classes: int = 10, size: i
         weight = rng.normal(0, 0.5 / np.sqrt(channels), (channels, channels, 3, 3)).astype(np.float32)
         bias = rng.normal(0, 0.05, (channels,)).astype(np.float32)
         following = LAYERS[index + 1] if index + 1 < len(LAYERS) else None
-        if following == fragile:
+        if following in fragile_layers:
             weight[quiet] *= 1e-4
             bias[quiet] = 0.0
-        if name == fragile:
+        if name in fragile_layers:
             weight[:, quiet, 1, 1] = 60.0
         initializers += [numpy_helper.from_array(weight, f"{name}.weight"), numpy_helper.from_array(bias, f"{name}.bias")]
         nodes.append(helper.make_node("Conv", [current, f"{name}.weight", f"{name}.bias"], [f"{name}.out"],
