@@ -48,6 +48,8 @@ from compile.rounding.moments import LayerGeometry, layer_geometries
 
 #: Ops whose bias is corrected (a bias input to adjust).
 CORRECTED_OPS = ("Conv", "Gemm")
+#: Protobuf's limit: a larger model cannot be serialised to hand to ONNX Runtime from memory.
+TWO_GB = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ class BiasCorrector:
             self._measure(missing, keys)
         originals = {target.bias.name: numpy_helper.to_array(target.bias).copy() for target in targets.values()}
         before = self._output_error(qdq_model) if self.kept is None and targets else None
+        if before is None and self.kept is None and targets:
+            self.kept = True  # a model ONNX Runtime cannot take from memory (over 2 GB) is corrected unchecked
         changed: list[str] = []
         self.stats.shifts, self.stats.skipped = {}, []
         for name, target in targets.items():
@@ -174,6 +178,7 @@ class BiasCorrector:
             changed.append(name)
         if before is not None:
             after = self._output_error(qdq_model)
+            assert after is not None  # the same size as before
             self.stats.output_nsr = {"without": before, "with": after}
             self.kept = after <= before
             if not self.kept:
@@ -183,10 +188,14 @@ class BiasCorrector:
         self.stats.layers = len(changed)
         return changed
 
-    def _output_error(self, qdq_model: Any) -> float:
+    def _output_error(self, qdq_model: Any) -> float | None:
         """Noise-to-signal ratio of ``qdq_model``'s outputs against the float model's, on the first ``limit``
-        calibration inputs (the artifact's kernels: ONNX Runtime, all optimisations)."""
+        calibration inputs (the artifact's kernels: ONNX Runtime, all optimisations); ``None`` for a model over
+        protobuf's 2 GB, which cannot be handed over from memory."""
         import onnxruntime as ort
+
+        if qdq_model.ByteSize() > TWO_GB:
+            return None
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
