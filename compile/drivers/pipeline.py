@@ -91,6 +91,19 @@ class RunResult:
         return bool(self.report.get("passed"))
 
 
+def _remove_if_no_stage_finished(run_dir: Path) -> None:
+    """Remove a run directory this run created when it failed before any stage finished.
+
+    A run that stops on its first stage (a corrupt model, say) would otherwise leave a folder holding only
+    the lock and an empty ``.stages``, which ``compile compare runs/*`` then trips over."""
+    stages = run_dir / STAGES_DIR
+    if stages.is_dir() and any(stages.iterdir()):
+        return
+    if any(p.name not in {STAGES_DIR, LOCK_FILE} for p in run_dir.iterdir()):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def run_dir_lock(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
     """One run at a time per run directory; a second one waits up to ``wait_s`` then stops clearly."""
@@ -160,10 +173,16 @@ class Pipeline:
         passes = select_until(instantiate_passes(self.profile, self.settings), self.until, self.profile.name)
         source = resolve_model(self.settings.model, self.settings.weights)
         self._preflight()
+        created = not self.run_dir.exists()
         ensure_writable_dir(self.run_dir)
         (self.run_dir / STAGES_DIR).mkdir(exist_ok=True)
-        with run_dir_lock(self.run_dir):
-            return self._run_locked(passes, source)
+        try:
+            with run_dir_lock(self.run_dir):
+                return self._run_locked(passes, source)
+        except BaseException:
+            if created:
+                _remove_if_no_stage_finished(self.run_dir)
+            raise
 
     def _preflight(self) -> None:
         """Fail fast on unusable data folders and a missing baseline, before any expensive stage runs."""

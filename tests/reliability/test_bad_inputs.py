@@ -87,6 +87,19 @@ def test_empty_file_and_random_bytes(tmp_path: Path) -> None:
         result = _compile("run", str(path), "--out", str(out))
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert path.name in result.stderr
+        # nothing left behind: a run folder holding only a lock and no stage trips `compile compare runs/*`
+        assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+
+
+def test_a_failed_run_keeps_a_folder_it_did_not_create(tmp_path: Path) -> None:
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file")
+    noise = tmp_path / "noise.onnx"
+    noise.write_bytes(b"not an onnx file")
+    result = _compile("run", str(noise), "--out", str(out))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (out / "notes.txt").read_text() == "the user's own file"
 
 
 def test_checkpoint_with_pickled_code_is_not_executed(tmp_path: Path) -> None:
