@@ -10,6 +10,7 @@ holds a token file the worker compares), else a worker-local folder whose run di
 
 from __future__ import annotations
 
+import json
 import socket
 import tempfile
 import time
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compile.drivers.pipeline import Pipeline
+from compile.drivers.pipeline import STAGES_DIR, Pipeline, RunResult
 from compile.errors import CompileError
 from compile.profiles import Profile
 from compile.settings import RunSettings
+from compile.stage_cache import SharedStageCache
 
 TOKEN_FILE = ".matrix-token"
 #: Worker-local root for runs whose files travel back to the driver.
@@ -115,6 +117,27 @@ def run_dir_files(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
 
+def publish_prefix(result: RunResult, cache_dir: Path) -> None:
+    """Put a prefix's stages that it took from its own run directory into the shared cache.
+
+    A prefix exists so that its model's other jobs take these stages from the shared cache. A stage
+    reused from the run directory is not stored again by the pipeline, yet its entry may be missing:
+    the prefix's earlier attempt was killed between writing the stage record and storing the entry
+    (a worker of a broken pool is terminated mid-run, and the prefix then runs again), or the run
+    directory was filled without sharing. Its dependents would then all run the stage again."""
+    cache = SharedStageCache(cache_dir)
+    for outcome in result.stages:
+        if not outcome.cached or outcome.shared or outcome.skipped or not outcome.key or cache.entry(outcome.key).is_dir():
+            continue
+        record_path = result.run_dir / STAGES_DIR / f"{outcome.index:02d}-{outcome.name}.json"
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if record.get("key") == outcome.key:
+            cache.store(outcome.key, record, result.run_dir, stage=outcome.name)
+
+
 def execute_job(spec: JobSpec) -> JobResult:
     """Run one job (or a shared prefix) and describe the outcome; never raises."""
 
@@ -130,6 +153,8 @@ def execute_job(spec: JobSpec) -> JobResult:
                                data=Path(spec.data) if spec.data else None, gates=dict(spec.gates),
                                progress=False, cache_dir=base / ".cache" if spec.share else None)
         result = Pipeline(settings, profile=profile, log=log.append).run()
+        if spec.stop_after is not None and settings.cache_dir is not None:
+            publish_prefix(result, settings.cache_dir)
         files = run_dir_files(run_dir) if travels and spec.stop_after is None else {}
         return JobResult(spec.name, spec.kind, "passed" if result.passed else "failed", time.perf_counter() - started,
                          report=result.report, host=socket.gethostname(), files=files, log=log)

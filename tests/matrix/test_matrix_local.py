@@ -28,12 +28,15 @@ def test_local_matrix_shares_stages_and_survives_a_dying_worker(tiny_onnx: Path,
         assert (out / job["artifact"]).is_file() and (out / job["report"]).is_file()
     for name in ("tests_matrix_matrix_factories_dies-cpu-fp32", "tests_matrix_matrix_factories_dies-cpu-b-fp32"):
         assert by_name[name]["status"] == "crashed" and "worker process died" in by_name[name]["error"]
-    # simplify ran once (in the prefix), the other job took it from the shared cache.
+    # simplify ran once (in the prefix), the other job took it from the shared cache. The dying worker
+    # may break the pool while the prefix is in flight: the prefix then runs again, and when its killed
+    # attempt had already run simplify (not counted: its report was lost) it reuses that record.
     runs = report["stage_runs"]
-    assert runs["by_stage"]["simplify"] == {"executed": 1, "needed": 2, "from_shared_cache": 1}
+    assert runs["by_stage"]["simplify"]["needed"] == 2 and runs["by_stage"]["simplify"]["from_shared_cache"] == 1
+    assert runs["by_stage"]["simplify"]["executed"] in (0, 1)
     assert by_name["tiny-cpu-b-fp32"]["stages"]["shared"][0] == "simplify"
     assert by_name["tiny-cpu-fp32"]["stages"]["reused"] == ["simplify"]
-    assert runs["saved_by_sharing"] >= 1 and runs["executed"] == runs["needed"] - runs["saved_by_sharing"]
+    assert runs["saved_by_sharing"] >= 1 and runs["executed"] <= runs["needed"] - runs["saved_by_sharing"]
     cache = SharedStageCache(out / ".cache")
     assert sorted(cache.read_record(k)["stage"] for k in cache.keys()).count("simplify") == 1
     assert report["counts"] == {"passed": 2, "failed": 0, "error": 0, "crashed": 2} and not result.all_passed
@@ -71,3 +74,23 @@ def test_cli_matrix_exit_code_and_force(tiny_onnx: Path, tmp_path: Path) -> None
     _clear(make_plan(MatrixSettings(models=(str(tiny_onnx),), profiles=("cpu",), out=out, force=True)))
     assert not (out / "tiny-cpu-fp32" / ".stages").exists() and not (out / ".cache").exists()
     assert (out / "tiny-cpu-fp32" / "report.json").is_file()
+
+
+def test_prefix_shares_stages_it_found_in_its_own_run_dir(tiny_onnx: Path, tmp_path: Path) -> None:
+    """The state a prefix killed with a broken pool leaves: stage records in its run dir, no shared
+    entries (terminated between writing a record and storing the entry). Run again, the prefix reuses
+    them; it must still put them in the shared cache, or every dependent job runs them once more."""
+    cpu_b = write_cpu_variant(tmp_path)
+    out = tmp_path / "matrix"
+    first = run_matrix(make_plan(MatrixSettings(models=(str(tiny_onnx),), profiles=("cpu",), out=out, jobs=1, share=False)),
+                       log=lambda line: None)
+    assert first.all_passed and not (out / ".cache").exists()
+    result = run_matrix(make_plan(MatrixSettings(models=(str(tiny_onnx),), profiles=("cpu", str(cpu_b)), out=out, jobs=2)),
+                        log=lambda line: None)
+    assert result.all_passed
+    runs = result.report["stage_runs"]["by_stage"]
+    assert runs["simplify"] == {"executed": 0, "needed": 2, "from_shared_cache": 1}
+    by_name = {job["name"]: job for job in result.report["jobs"]}
+    assert by_name["tiny-cpu-b-fp32"]["stages"]["shared"][0] == "simplify"
+    cache = SharedStageCache(out / ".cache")
+    assert sorted(cache.read_record(k)["stage"] for k in cache.keys()).count("simplify") == 1
