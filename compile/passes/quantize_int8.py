@@ -30,21 +30,41 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
-from compile.errors import PassError
+from compile.calibration.bias_correction import BiasCorrector
+from compile.calibration.cache import user_cache_folder
+from compile.calibration.joins import MixedRangeJoin, mixed_range_joins
+from compile.calibration.ranges import calibrate, ort_method, quiet_ort, ranges_from_file
+from compile.calibration.source import CalibrationStats
+from compile.errors import PassError, error_cause
+from compile.hashing import hash_file, hash_json
+from compile.mixed.keep_float import channel_counts, guard_float_layers
+from compile.mixed.sensitivity import folded_activations
+from compile.onnx_io import (
+    count_nodes,
+    load_onnx,
+    model_info_from_onnx,
+    op_histogram,
+    save_onnx,
+    set_model_info,
+)
 from compile.passes.base import PassContext, PassResult
 from compile.passes.kinds import CalibratedPass, CalibrationOptions
+from compile.quantize.dynamic import dynamic_structure, quantize_dynamic_int8
+from compile.quantize.recipe import (
+    TRANSFORMER_OPS,
+    StaticPlan,
+    graph_family,
+    keep_float_readers,
+    override_ranges,
+    prepare_static,
+)
+from compile.rounding.apply import WeightRounder
 from compile.settings import RunSettings
-
-if TYPE_CHECKING:
-    from compile.calibration.bias_correction import BiasCorrector
-    from compile.calibration.joins import MixedRangeJoin
-    from compile.quantize.recipe import StaticPlan
-    from compile.rounding.apply import WeightRounder
 
 OUTPUT_FILE = "model.int8.onnx"
 #: Per-channel QuantizeLinear/DequantizeLinear (their ``axis`` attribute) exist from this opset on.
@@ -118,16 +138,6 @@ class QuantizeInt8Pass(CalibratedPass):
         return None if settings.precision == "int8" else f"precision is {settings.precision}, not int8"
 
     def run(self, inputs: dict[str, Artifact], ctx: PassContext) -> PassResult:
-        from compile.calibration.ranges import calibrate
-        from compile.onnx_io import (
-            count_nodes,
-            load_onnx,
-            model_info_from_onnx,
-            op_histogram,
-            save_onnx,
-            set_model_info,
-        )
-        from compile.quantize.recipe import graph_family, override_ranges
 
         source, opset = with_qdq_opset(self.input(inputs, ONNX, OnnxModel), ctx, self.name)
         original = load_onnx(source.path, load_external_data=False)
@@ -164,7 +174,6 @@ class QuantizeInt8Pass(CalibratedPass):
         if float_nodes:
             finish["exclude_nodes"] = float_nodes
             if self.options.guard_float_layers:
-                from compile.mixed.keep_float import channel_counts, guard_float_layers
 
                 finish["float_inputs_guarded"] = guard_float_layers(out, float_nodes, channel_counts(original))
                 quantized = load_onnx(out)
@@ -202,15 +211,12 @@ class QuantizeInt8Pass(CalibratedPass):
 
     def for_transformer(self) -> QuantizeInt8Pass:
         """This pass with the transformer recipe's op selection: MatMul/Gemm inputs only, their outputs in float."""
-        from compile.quantize.recipe import TRANSFORMER_OPS
 
         return QuantizeInt8Pass(**{**self.options.model_dump(), "op_types": self.options.op_types or list(TRANSFORMER_OPS),
                                    "float_layer_outputs": True})
 
     def prepare_transformer(self, source: Path, ctx: PassContext) -> StaticPlan:
         """SmoothQuant and the per-layer activation ranges for ``source`` (a model file in the work folder)."""
-        from compile.calibration.source import CalibrationStats
-        from compile.quantize.recipe import prepare_static
 
         out = ctx.output_path("smoothquant") / source.name  # same name: the model info falls back on it
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -221,8 +227,6 @@ class QuantizeInt8Pass(CalibratedPass):
     def _run_dynamic(self, source: OnnxModel, original: Any, info: Any, ctx: PassContext, family: str,
                      opset: dict[str, int] | None) -> PassResult:
         """ONNX Runtime's dynamic INT8: MatMul weights INT8 per channel, activations quantized per call."""
-        from compile.onnx_io import count_nodes, load_onnx, op_histogram, save_onnx, set_model_info
-        from compile.quantize.dynamic import dynamic_structure, quantize_dynamic_int8
 
         if self.options.convention != "onnxruntime-cpu":
             raise PassError(f"{self.name}: int8_mode = \"dynamic\" runs on ONNX Runtime's CPU kernels only; the "
@@ -252,7 +256,6 @@ class QuantizeInt8Pass(CalibratedPass):
         range of its raw input); and the nodes left in float."""
         if not self.options.exclude_nodes:
             return self, []
-        from compile.mixed.sensitivity import folded_activations
 
         folded = folded_activations(float_model)
         nodes = sorted({*self.options.exclude_nodes, *(a for n in self.options.exclude_nodes for a in folded.get(n, []))})
@@ -265,10 +268,6 @@ class QuantizeInt8Pass(CalibratedPass):
         sample count, so quantize-int8 and mixed-precision (and later runs) measure the layer inputs once."""
         if self.options.weight_rounding != "gptq":
             return None
-        from compile.calibration.cache import user_cache_folder
-        from compile.calibration.source import CalibrationStats
-        from compile.hashing import hash_file, hash_json
-        from compile.rounding.apply import WeightRounder
 
         calibration = self.calibration(ctx)
         key = hash_json({"format": 3, "model": hash_file(source), "data": calibration.identity(),
@@ -281,10 +280,6 @@ class QuantizeInt8Pass(CalibratedPass):
         measured input means are cached like the GPTQ integers."""
         if not self.options.bias_correction:
             return None
-        from compile.calibration.bias_correction import BiasCorrector
-        from compile.calibration.cache import user_cache_folder
-        from compile.calibration.source import CalibrationStats
-        from compile.hashing import hash_file, hash_json
 
         calibration = self.calibration(ctx)
         key = hash_json({"format": 1, "model": hash_file(source), "data": calibration.identity(),
@@ -297,7 +292,6 @@ class QuantizeInt8Pass(CalibratedPass):
         """The Q/DQ model of ``source`` as this pass writes it to ``out``: quantized, weights rounded,
         graph outputs left in float and (TensorRT) residual Adds made fusable. Returns the model and
         what the steps after ``quantize_static`` did."""
-        from compile.onnx_io import load_onnx
 
         joins = self._quantize(source, out, ranges, method)
         quantized, finish = self.finish(load_onnx(out), out, rounder, corrector)
@@ -306,7 +300,6 @@ class QuantizeInt8Pass(CalibratedPass):
     def finish(self, quantized: Any, out: Path, rounder: WeightRounder | None = None,
                corrector: BiasCorrector | None = None) -> tuple[Any, dict[str, Any]]:
         """The steps after ``quantize_static``, on its output ``quantized``, saved to ``out``."""
-        from compile.onnx_io import save_onnx
 
         rounding: dict[str, Any] = {"method": "nearest"}
         if rounder is not None:
@@ -342,9 +335,6 @@ class QuantizeInt8Pass(CalibratedPass):
         """The joining nodes this pass leaves in float: inputs' ranges more than ``join_range_factor`` apart."""
         if self.options.join_range_factor is None:
             return []
-        from compile.calibration.joins import mixed_range_joins
-        from compile.calibration.ranges import ranges_from_file
-        from compile.onnx_io import load_onnx
 
         op_types = self.quantize_settings()["op_types_to_quantize"]
         joins = mixed_range_joins(load_onnx(model, load_external_data=False), ranges_from_file(ranges),
@@ -355,7 +345,6 @@ class QuantizeInt8Pass(CalibratedPass):
         """``quantize_static`` of ``model`` into ``out``; returns the joins it was told to leave in float."""
         from onnxruntime.quantization import quantize_static
 
-        from compile.calibration.ranges import ort_method, quiet_ort
 
         joins = self.mixed_range_joins(model, ranges)
         settings = self.quantize_settings()
@@ -366,12 +355,9 @@ class QuantizeInt8Pass(CalibratedPass):
                 quantize_static(str(model), str(out), None, calibrate_method=ort_method(method),
                                 calibration_cache_path=str(ranges), **settings)
         except Exception as err:  # noqa: BLE001 - the quantizer raises anything on graphs it cannot handle
-            from compile.errors import error_cause
 
             raise self.fail(f"onnxruntime quantize_static failed: {error_cause(err)}") from err
         if self.options.float_layer_outputs and settings["op_types_to_quantize"]:
-            from compile.onnx_io import load_onnx, save_onnx
-            from compile.quantize.recipe import keep_float_readers
 
             quantized = load_onnx(out)
             if keep_float_readers(quantized, settings["op_types_to_quantize"]):  # residual Adds read float again
@@ -385,7 +371,6 @@ def with_qdq_opset(source: OnnxModel, ctx: PassContext, who: str) -> tuple[OnnxM
 
     Raises :class:`PassError` (exit 2) naming the opset when the converter cannot upgrade the graph, so
     that nothing is quantized into a graph ONNX Runtime would refuse to load."""
-    from compile.onnx_io import load_onnx, save_onnx
 
     model = load_onnx(source.path, load_external_data=False)
     version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), QDQ_MIN_OPSET)
@@ -401,7 +386,6 @@ def with_qdq_opset(source: OnnxModel, ctx: PassContext, who: str) -> tuple[OnnxM
         converted.ir_version = max(converted.ir_version, 7)
         onnx.checker.check_model(converted)
     except Exception as err:  # noqa: BLE001 - the converter raises RuntimeError, ValueError or its own errors
-        from compile.errors import error_cause
 
         raise PassError(f"{who}: the model is ONNX opset {version}; INT8 with per-channel Q/DQ needs opset {QDQ_MIN_OPSET} "
                         f"and ONNX's version converter cannot upgrade it ({error_cause(err, 300)}): "
@@ -415,7 +399,6 @@ def with_qdq_opset(source: OnnxModel, ctx: PassContext, who: str) -> tuple[OnnxM
 
 def nothing_quantized(model: Any, convention: str) -> str:
     """The warning for an INT8 run whose graph has no op reading INT8 inputs, naming the model's op types."""
-    from compile.onnx_io import op_histogram
 
     ops = sorted(op_histogram(model))
     listed = ", ".join(ops[:MAX_LISTED_OPS]) + (f" and {len(ops) - MAX_LISTED_OPS} more" if len(ops) > MAX_LISTED_OPS else "")
