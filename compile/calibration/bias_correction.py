@@ -31,7 +31,6 @@ later Q/DQ version of it the same corrector is given).
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from compile.calibration.ranges import quiet_ort
-from compile.errors import PassError, error_cause
+from compile.calibration.exposed import exposed_tensors, first_inputs
+from compile.errors import PassError
 from compile.fsutil import cache_arrays, read_cached_arrays
 from compile.onnx_io import load_onnx
 from compile.rounding.moments import LayerGeometry, layer_geometries
@@ -245,33 +244,12 @@ def _input_means(float_path: Path, inputs: dict[str, str], quantizations: dict[s
     """Per layer: the sums over inputs of its float input and of that input quantize-dequantized (``1 x C x ...``
     each), over the first ``limit`` inputs of ``batches``; and how many inputs were used."""
     import onnx
-    import onnxruntime as ort
-    from onnx import helper
 
-    model = onnx.load(str(float_path))
-    present = {o.name for o in model.graph.output} | {i.name for i in model.graph.input}
-    for tensor in sorted(set(inputs.values()) - present):
-        model.graph.output.append(helper.make_empty_tensor_value_info(tensor))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # fused nodes would hide the tensors
-    options.log_severity_level = 3
     sums: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     used = 0
-    with tempfile.TemporaryDirectory(prefix="compile-bias-") as scratch, quiet_ort():
-        path = Path(scratch) / "exposed.onnx"
-        onnx.save(model, str(path))
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot load
-            raise PassError(f"bias correction: cannot run the float model with its layer inputs exposed: {error_cause(err)}") from err
-        names = [o.name for o in session.get_outputs()]
-        for feed in batches:
-            if used >= limit:
-                break
-            take = min(len(next(iter(feed.values()))), limit - used)
-            feed = {name: value[:take] for name, value in feed.items()}
-            values = dict(zip(names, session.run(None, feed), strict=True))
-            values.update(feed)
+    with exposed_tensors(onnx.load(str(float_path)), inputs.values(), "bias correction") as run:
+        for feed, take in first_inputs(batches, limit):
+            values = run(feed)
             for layer, tensor in inputs.items():
                 x = values[tensor].astype(np.float32)
                 part = (x.sum(axis=0, keepdims=True, dtype=np.float64),

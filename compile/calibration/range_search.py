@@ -18,7 +18,6 @@ there costs more than it saves.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from compile.errors import PassError, error_cause
+from compile.calibration.exposed import exposed_tensors
+from compile.errors import PassError
 
 #: Histogram bins over each tensor's min/max range.
 BINS = 2048
@@ -127,33 +127,14 @@ def collect_histograms(model_path: Path, ranges: dict[str, tuple[float, float]],
     """Histograms of every tensor named in ``ranges`` (its min/max) over ``batches``: one run of the float model
     per batch, with those tensors exposed as outputs."""
     import onnx
-    import onnxruntime as ort
-    from onnx import helper
 
     model = onnx.load(str(model_path))
-    present = {o.name for o in model.graph.output}
     produced = {name for node in model.graph.node for name in node.output} | {i.name for i in model.graph.input}
     wanted = sorted(name for name in ranges if name in produced)
-    for name in wanted:
-        if name not in present:
-            model.graph.output.append(helper.make_empty_tensor_value_info(name))
-    options = ort.SessionOptions()
-    # No optimisation: fused nodes would hide the tensors asked for.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
     histograms: dict[str, TensorHistogram] = {}
-    with tempfile.TemporaryDirectory(prefix="compile-range-search-") as scratch:
-        path = Path(scratch) / "exposed.onnx"
-        onnx.save(model, str(path))
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot load
-            raise PassError(f"range search: cannot run the float model with its tensors exposed: {error_cause(err)}") from err
-        names = [o.name for o in session.get_outputs()]
-        feeds = {i.name for i in session.get_inputs()}
+    with exposed_tensors(model, wanted, "range search") as run:
         for feed in batches:
-            values = dict(zip(names, session.run(None, feed), strict=True))
-            values.update({name: array for name, array in feed.items() if name in feeds})
+            values = run(feed)
             for name in wanted:
                 array = values.get(name)
                 if array is None or not np.issubdtype(array.dtype, np.floating):

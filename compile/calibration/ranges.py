@@ -10,12 +10,8 @@ with the least quantization error (:mod:`compile.calibration.range_search`).
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from compile.calibration.cache import CacheEntry, cache_entry, cache_key
+from compile.calibration.exposed import quiet_ort
 from compile.calibration.range_search import BINS, CANDIDATES, NARROWEST, search_ranges, tensors_data
 from compile.calibration.reader import make_reader
 from compile.calibration.source import CalibrationSource, CalibrationStats
@@ -152,21 +149,6 @@ def _collect(model_path: Path, batches: Iterator[dict[str, Any]], method: str, o
         raise PassError(f"ONNX Runtime's calibrator returned {type(result).__name__}, not TensorsData")
     log(f"  calibrated {len(result.data)} tensors ({method})")
     return result
-
-
-@contextlib.contextmanager
-def quiet_ort() -> Iterator[None]:
-    """ONNX Runtime's calibrators print progress, log warnings and let NumPy warn (histograms of huge
-    ranges); keep the CLI's output clean."""
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def _first_line(err: BaseException) -> str:

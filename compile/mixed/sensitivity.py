@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from compile.calibration.ranges import quiet_ort
+from compile.calibration.exposed import quiet_ort
 from compile.errors import PassError, error_cause
 from compile.onnx_io import load_onnx
 

@@ -17,7 +17,8 @@ from pydantic import Field
 
 from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.backends.ort.runner import OrtRunner
-from compile.calibration.ranges import calibrate, quiet_ort
+from compile.calibration.exposed import quiet_ort
+from compile.calibration.ranges import calibrate
 from compile.data.generated import generate_inputs
 from compile.errors import PassError, error_cause
 from compile.onnx_io import (

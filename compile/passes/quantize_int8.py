@@ -37,8 +37,9 @@ from pydantic import Field
 from compile.artifacts import ONNX, Artifact, OnnxModel
 from compile.calibration.bias_correction import BiasCorrector
 from compile.calibration.cache import user_cache_folder
+from compile.calibration.exposed import quiet_ort
 from compile.calibration.joins import MixedRangeJoin, mixed_range_joins
-from compile.calibration.ranges import calibrate, ort_method, quiet_ort, ranges_from_file
+from compile.calibration.ranges import calibrate, ort_method, ranges_from_file
 from compile.calibration.source import CalibrationStats
 from compile.errors import PassError, error_cause
 from compile.hashing import hash_file, hash_json

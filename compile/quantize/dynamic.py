@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compile.calibration.ranges import quiet_ort
+from compile.calibration.exposed import quiet_ort
 from compile.errors import PassError, error_cause
 
 #: Ops ONNX Runtime's dynamic quantizer handles that this tool selects by default.

@@ -18,7 +18,6 @@ unchanged up to rounding (tests check it).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from compile.calibration.ranges import quiet_ort
-from compile.errors import PassError, error_cause
+from compile.calibration.exposed import exposed_tensors, first_inputs
+from compile.errors import PassError
 
 #: Layers smoothed: a constant 2-D weight as second input (Gemm without transA).
 SMOOTHED_OPS = ("MatMul", "Gemm")
@@ -113,41 +112,20 @@ def channel_stats(model_path: Path, tensors: list[str], batches: Iterable[dict[s
     """Per-channel ranges of each of ``tensors`` over the first ``limit`` inputs of ``batches`` (one run of the
     float model per batch, the tensors exposed as outputs), with up to ``rows`` sampled rows each."""
     import onnx
-    import onnxruntime as ort
-    from onnx import helper
 
-    model = onnx.load(str(model_path))
-    present = {o.name for o in model.graph.output}
-    for tensor in sorted(set(tensors) - present):
-        model.graph.output.append(helper.make_empty_tensor_value_info(tensor))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor asked for
-    options.log_severity_level = 3
     low: dict[str, np.ndarray] = {}
     high: dict[str, np.ndarray] = {}
     sampled: dict[str, list[np.ndarray]] = {tensor: [] for tensor in tensors}
     per_input = max(1, -(-rows // limit))  # rows kept per calibration input, so the sample spans them all
-    with tempfile.TemporaryDirectory(prefix="compile-smooth-") as scratch, quiet_ort():
-        path = Path(scratch) / "channels.onnx"
-        onnx.save(model, str(path))
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot load
-            raise PassError(f"smoothquant: cannot run the float model with its layer inputs exposed: {error_cause(err, 300)}") from err
-        names = [o.name for o in session.get_outputs()]
-        used = 0
-        for feed in batches:
-            if used >= limit:
-                break
-            count = min(len(next(iter(feed.values()))), limit - used)
-            values = dict(zip(names, session.run(None, {k: v[:count] for k, v in feed.items()}), strict=True))
+    with exposed_tensors(onnx.load(str(model_path)), tensors, "smoothquant") as run:
+        for feed, count in first_inputs(batches, limit):
+            values = run(feed)
             for tensor in tensors:
                 flat = values[tensor].reshape(-1, values[tensor].shape[-1])
                 low[tensor] = np.minimum(low[tensor], flat.min(0)) if tensor in low else flat.min(0)
                 high[tensor] = np.maximum(high[tensor], flat.max(0)) if tensor in high else flat.max(0)
                 take = np.unique(np.linspace(0, len(flat) - 1, min(len(flat), per_input * count)).astype(np.int64))
                 sampled[tensor].append(flat[take].astype(np.float32))
-            used += count
     if not low:
         raise PassError("smoothquant: no calibration batch was produced")
     return {tensor: ChannelStats(low[tensor], high[tensor], np.concatenate(sampled[tensor])[:rows]) for tensor in tensors}

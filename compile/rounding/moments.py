@@ -8,7 +8,6 @@ error of a weight error ``e`` is ``e H e^T``: ``H`` is all the rounding needs to
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from compile.errors import PassError
+from compile.calibration.exposed import exposed_tensors, first_inputs
 
 #: Ops whose weights are rounded (a constant weight as the second input).
 ROUNDED_OPS = ("Conv", "Gemm", "MatMul")
@@ -116,40 +115,15 @@ def input_moments(float_path: Path, geometries: dict[str, LayerGeometry], batche
     """``H`` (``groups x cols x cols``, float64) for each layer, over the first ``limit`` inputs of ``batches``;
     and how many inputs were used. One run of the float model per batch, every layer input an output."""
     import onnx
-    import onnxruntime as ort
     import torch
-    from onnx import helper
-
-    from compile.calibration.ranges import quiet_ort
 
     model = onnx.load(str(float_path))
-    inputs_of = {}
-    for node in model.graph.node:
-        if node.name in geometries:
-            inputs_of[node.name] = node.input[0]
-    present = {o.name for o in model.graph.output}
-    for tensor in sorted(set(inputs_of.values()) - present):
-        model.graph.output.append(helper.make_empty_tensor_value_info(tensor))
-    options = ort.SessionOptions()
-    # No optimisation: fused or renamed nodes would hide the tensors asked for.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    with tempfile.TemporaryDirectory(prefix="compile-moments-") as scratch, quiet_ort():
-        path = Path(scratch) / "moments.onnx"
-        onnx.save(model, str(path))
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - ORT raises anything on graphs it cannot load
-            raise PassError(f"weight rounding: cannot run the float model with its layer inputs exposed: {str(err).strip()[:300]}") from err
-        names = [o.name for o in session.get_outputs()]
-        moments: dict[str, Any] = {}
-        used = 0
-        for feed in batches:
-            if used >= limit:
-                break
-            count = min(len(next(iter(feed.values()))), limit - used)
-            feed = {name: value[:count] for name, value in feed.items()}
-            values = dict(zip(names, session.run(None, feed), strict=True))
+    inputs_of = {node.name: node.input[0] for node in model.graph.node if node.name in geometries}
+    moments: dict[str, Any] = {}
+    used = 0
+    with exposed_tensors(model, inputs_of.values(), "weight rounding") as run:
+        for feed, count in first_inputs(batches, limit):
+            values = run(feed)
             for name, geometry in geometries.items():
                 activation = values[inputs_of[name]]
                 # One input at a time in float32 (early layers unfold to hundreds of MB), summed in float64.
