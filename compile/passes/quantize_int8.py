@@ -271,9 +271,7 @@ class QuantizeInt8Pass(CalibratedPass):
             return None
 
         calibration = self.calibration(ctx)
-        key = hash_json({"format": 3, "model": hash_file(source), "data": calibration.identity(),
-                         "samples": self.options.rounding_samples})
-        cache = user_cache_folder("rounding", ctx.run_dir / ".rounding-cache") / f"{key}.npz"
+        cache = self._measurement_cache("rounding", 3, source, calibration.identity(), ctx)
         return WeightRounder(source, lambda: calibration.batches(CalibrationStats()), self.options.rounding_samples, cache=cache)
 
     def bias_corrector(self, source: Path, ctx: PassContext) -> BiasCorrector | None:
@@ -283,10 +281,15 @@ class QuantizeInt8Pass(CalibratedPass):
             return None
 
         calibration = self.calibration(ctx)
-        key = hash_json({"format": 1, "model": hash_file(source), "data": calibration.identity(),
-                         "samples": self.options.rounding_samples})
-        cache = user_cache_folder("bias", ctx.run_dir / ".bias-cache") / f"{key}.npz"
+        cache = self._measurement_cache("bias", 1, source, calibration.identity(), ctx)
         return BiasCorrector(source, lambda: calibration.batches(CalibrationStats()), self.options.rounding_samples, cache=cache)
+
+    def _measurement_cache(self, name: str, format_version: int, source: Path, data: Any, ctx: PassContext) -> Path:
+        """The cache file of a measurement ``name`` over ``source`` and the first ``rounding_samples`` inputs of
+        the calibration data ``data`` (its identity): in the user cache folder, else the run directory."""
+        key = hash_json({"format": format_version, "model": hash_file(source), "data": data,
+                         "samples": self.options.rounding_samples})
+        return user_cache_folder(name, ctx.run_dir / f".{name}-cache") / f"{key}.npz"
 
     def quantize(self, source: Path, out: Path, ranges: Path, method: str, rounder: WeightRounder | None = None,
                  corrector: BiasCorrector | None = None) -> tuple[Any, dict[str, Any]]:
