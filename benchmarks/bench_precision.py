@@ -27,6 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from compile.bench.interleave import measure_interleaved  # noqa: E402 - after the path set-up
 from compile.data.split import split_labeled_folder  # noqa: E402 - after the path set-up
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imagenet-sample-500"
@@ -51,21 +52,14 @@ def run_logits(path: Path, images: np.ndarray, input_name: str, batch: int = 25)
 
 
 def interleaved_ms(steps: dict[str, Callable[[], Any]], rounds: int, iterations: int) -> dict[str, tuple[float, float, float]]:
-    """name -> (median of block medians, min block median, spread % between blocks)."""
-    for step in steps.values():
-        for _ in range(5):
-            step()
-    medians: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    for round_index in range(rounds):
-        for name in names if round_index % 2 == 0 else reversed(names):
-            times = []
-            for _ in range(iterations):
-                start = time.perf_counter()
-                steps[name]()
-                times.append((time.perf_counter() - start) * 1000.0)
-            medians[name].append(statistics.median(times))
-    return {name: (statistics.median(v), min(v), 100.0 * (max(v) - min(v)) / statistics.median(v)) for name, v in medians.items()}
+    """name -> (median of block medians, min block median, spread % between blocks), timed by
+    ``compile.bench.interleave.measure_interleaved``."""
+    figures = {}
+    for name, stats in measure_interleaved(steps, batch=1, iterations=iterations, rounds=rounds).items():
+        median = statistics.median(stats.repeat_medians_ms)
+        low, high = min(stats.repeat_medians_ms), max(stats.repeat_medians_ms)
+        figures[name] = (median, low, 100.0 * (high - low) / median)
+    return figures
 
 
 def lite0(work: Path, data: Path, methods: list[str]) -> None:

@@ -142,21 +142,15 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def interleaved_ms(steps: dict[str, Callable[[], Any]], rounds: int, iterations: int) -> dict[str, tuple[float, float]]:
-    """name -> (median of block medians in ms, spread % between blocks), blocks alternating in order."""
-    for step in steps.values():
-        for _ in range(5):
-            step()
-    medians: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    for index in range(rounds):
-        for name in names if index % 2 == 0 else reversed(names):
-            times = []
-            for _ in range(iterations):
-                start = time.perf_counter()
-                steps[name]()
-                times.append((time.perf_counter() - start) * 1000.0)
-            medians[name].append(statistics.median(times))
-    return {name: (statistics.median(v), 100.0 * (max(v) - min(v)) / statistics.median(v)) for name, v in medians.items()}
+    """name -> (median of block medians in ms, spread % between blocks), timed by
+    ``compile.bench.interleave.measure_interleaved`` (blocks alternating in order)."""
+    from compile.bench.interleave import measure_interleaved
+
+    figures = {}
+    for name, stats in measure_interleaved(steps, batch=1, iterations=iterations, rounds=rounds).items():
+        median = statistics.median(stats.repeat_medians_ms)
+        figures[name] = (median, 100.0 * (max(stats.repeat_medians_ms) - min(stats.repeat_medians_ms)) / median)
+    return figures
 
 
 def main() -> None:
