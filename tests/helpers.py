@@ -51,3 +51,21 @@ def make_report(**fields: Any) -> Report:
         "warnings": []}
     artifacts = {**required["artifacts"], **fields.pop("artifacts", {})}
     return Report.model_validate({**required, **fields, "artifacts": artifacts})
+
+
+def run_cli(argv: list[str]) -> int:
+    """The exit code of ``compile ARGV`` run in this process (click ends every command with SystemExit)."""
+    from compile.cli.main import main
+
+    try:
+        main(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    return 0
+
+
+def invoke(argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    """``compile ARGV`` in this process: exit code, stdout and stderr (``capsys``: pytest's fixture)."""
+    code = run_cli(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -8,21 +8,12 @@ from pathlib import Path
 import pytest
 
 from compile.settings import RunSettings
+from tests.helpers import run_cli
 from tests.mixed.mixed_models import FRAGILE, make_planted_model
 
 #: All-INT8 measures cosine 0.93 on this model, 0.991 with the fragile layer in float (top-1 of a random
 #: network's logits is too close a call to gate on).
 GATES = {"min_cosine_similarity": 0.985, "min_top1_agreement": 0.0}
-
-
-def invoke(argv: list[str]) -> int:
-    from compile.cli.main import main
-
-    try:
-        main(argv)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 1
-    return 0
 
 
 @pytest.fixture
@@ -109,7 +100,7 @@ def test_mixed_without_need_keeps_everything_int8(planted: Path, nearest: str, t
 
 def test_precision_best_on_the_cli(planted: Path, nearest: str, tmp_path: Path) -> None:
     out = tmp_path / "best"
-    code = invoke(["run", str(planted), "--profile", nearest, "--precision", "best", "--out", str(out), "-q",
+    code = run_cli(["run", str(planted), "--profile", nearest, "--precision", "best", "--out", str(out), "-q",
                    "--gate", "min_cosine_similarity=0.985", "--gate", "min_top1_agreement=0"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
@@ -127,7 +118,7 @@ def test_precision_best_on_the_cli(planted: Path, nearest: str, tmp_path: Path) 
 
 
 def test_precision_best_all_failing_exits_1(planted: Path, nearest: str, tmp_path: Path) -> None:
-    code = invoke(["run", str(planted), "--profile", nearest, "--precision", "best", "--out", str(tmp_path / "x"), "-q",
+    code = run_cli(["run", str(planted), "--profile", nearest, "--precision", "best", "--out", str(tmp_path / "x"), "-q",
                    "--gate", "max_p50_ms=0.000001"])
     assert code == 1
     report = json.loads((tmp_path / "x" / "report.json").read_text())

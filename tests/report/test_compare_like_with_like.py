@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import make_report, make_tiny_classifier
+from tests.helpers import invoke, make_report, make_tiny_classifier
 
 
 def _run(root: Path, name: str, accuracy: dict, metrics: dict) -> Path:
@@ -18,18 +18,6 @@ def _run(root: Path, name: str, accuracy: dict, metrics: dict) -> Path:
     report = make_report(accuracy=accuracy, metrics={**metrics, "p50_ms": 5.0}, precision="int8").to_dict()
     (run / "report.json").write_text(json.dumps(report))
     return run
-
-
-def invoke(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from compile.cli.main import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_runs_on_other_data_are_flagged_and_ranked_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

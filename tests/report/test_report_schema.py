@@ -11,6 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests.helpers import run_cli
+
 REPO = Path(__file__).resolve().parents[2]
 PUBLISHED = REPO / "docs" / "report.schema.json"
 
@@ -20,16 +22,6 @@ DOCUMENTED = {"schema_version", "tool_version", "created", "model", "model_sourc
               "precision", "sparsity", "passed", "artifacts", "artifact_sha256", "inputs", "preprocessing", "accuracy",
               "latency", "machine", "metrics", "gates", "stages", "reused_stages", "warnings"}
 GATE_FIELDS = {"name", "metric", "threshold", "value", "passed", "skipped", "reason", "verdict"}
-
-
-def invoke(argv: list[str]) -> int:
-    from compile.cli.main import main
-
-    try:
-        main(argv)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 1
-    return 0
 
 
 @pytest.fixture
@@ -72,7 +64,7 @@ def test_published_schema_is_current_and_printed_by_compile_schema(capsys: pytes
 
     published = json.loads(PUBLISHED.read_text())
     assert published == report_json_schema()
-    assert invoke(["schema"]) == 0
+    assert run_cli(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) == published
     jsonschema.Draft202012Validator.check_schema(published)
     assert DOCUMENTED <= set(published["required"])
@@ -100,12 +92,12 @@ def test_every_command_writes_the_documented_schema(tiny_onnx: Path, fast_profil
     monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
     profile = str(fast_profile)
     run = tmp_path / "run"
-    assert invoke(["run", str(tiny_onnx), "--profile", profile, "--out", str(run), "-q"]) == 0
+    assert run_cli(["run", str(tiny_onnx), "--profile", profile, "--out", str(run), "-q"]) == 0
     check_schema(run / "report.json")
 
     # --precision best: the chosen candidate's figures and artifacts, relative to the best run's folder.
     best = tmp_path / "best"
-    assert invoke(["run", str(tiny_onnx), "--profile", profile, "--precision", "best", "--out", str(best), "-q",
+    assert run_cli(["run", str(tiny_onnx), "--profile", profile, "--precision", "best", "--out", str(best), "-q",
                    "--gate", "min_top1_agreement=0", "--gate", "min_cosine_similarity=0.9"]) == 0
     report = check_schema(best / "report.json")
     assert report["precision"] == "best" and report["chosen"] == report["figures_from"]
@@ -115,11 +107,11 @@ def test_every_command_writes_the_documented_schema(tiny_onnx: Path, fast_profil
 
     # compile validate, standalone (the run's final artifact against its FP32 ONNX) and as a pipeline.
     standalone = tmp_path / "standalone"
-    assert invoke(["validate", "--candidate", str(run), "--profile", profile, "--out", str(standalone), "-q"]) == 0
+    assert run_cli(["validate", "--candidate", str(run), "--profile", profile, "--out", str(standalone), "-q"]) == 0
     report = check_schema(standalone / "report.json")
     assert report["artifacts"]["onnx"] == str((run / "model.simplified.onnx").resolve())
     piped = tmp_path / "piped"
-    assert invoke(["validate", str(tiny_onnx), "--profile", profile, "--out", str(piped), "-q"]) == 0
+    assert run_cli(["validate", str(tiny_onnx), "--profile", profile, "--out", str(piped), "-q"]) == 0
     check_schema(piped / "report.json")
 
     # A matrix job's report.
@@ -150,7 +142,7 @@ def test_terminal_escape_sequences_never_reach_a_report(tiny_onnx: Path, fast_pr
     monkeypatch.setenv("COMPILE_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "run"
     junit = tmp_path / "gates.xml"
-    assert invoke(["run", str(tiny_onnx), "--profile", str(fast_profile), "--out", str(out), "-q", "--junit", str(junit)]) == 0
+    assert run_cli(["run", str(tiny_onnx), "--profile", str(fast_profile), "--out", str(out), "-q", "--junit", str(junit)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert "slow kernel for Conv" in report["warnings"]
     stage = next(s for s in report["stages"] if s["name"] == "build-ort")

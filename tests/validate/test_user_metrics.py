@@ -11,6 +11,7 @@ import pytest
 
 from compile.errors import UserInputError
 from compile.models.detection_example import average_precision, map50, mean_average_precision
+from tests.helpers import invoke
 
 
 def test_average_precision_hand_computed() -> None:
@@ -60,18 +61,6 @@ def make_tiny_detector(path: Path, seed: int = 0, size: int = 8) -> Path:
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
-
-
-def invoke(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from compile.cli.main import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 MAP50 = "compile.models.detection_example:map50"

@@ -9,19 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import make_tiny_classifier
-
-
-def invoke(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from compile.cli.main import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.helpers import invoke, make_tiny_classifier
 
 
 def _images(folder: Path, count: int, labels: list[int] | None = None) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from compile.validate.bootstrap import BOOTSTRAP, ZERO_EVENT, samples_needed, zero_event_bound
 from compile.validate.gates import evaluate_gates
-from tests.helpers import make_report, make_tiny_classifier
+from tests.helpers import invoke, make_report, make_tiny_classifier
 
 
 def interval(value: float, low: float, high: float, samples: int = 100, method: str = BOOTSTRAP) -> dict[str, object]:
@@ -106,18 +106,6 @@ def test_junit_markdown_and_summary_carry_the_three_states_and_skipped(strict: b
     assert "Inconclusive gates" in summary and "- `min_top1_agreement`: top1_agreement = 0.98" in summary
     assert ("strict: they fail" in summary) == strict
     assert "Failed gates:\n\n- `min_cosine_similarity`" in summary
-
-
-def invoke(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from compile.cli.main import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_exit_code_is_0_with_a_loud_line_and_1_when_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
