@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import compile
 from compile.onnx_io import external_data_files
 
 _CHUNK = 1 << 20
@@ -55,6 +56,13 @@ def hash_file(path: Path) -> str:
 def hash_json(value: Any) -> str:
     """Hash of a JSON-serialisable value with sorted keys (stable across runs)."""
     return hash_bytes(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+def versioned_key(format_version: int, **parts: Any) -> str:
+    """The key of a cache entry: ``parts`` (what its content depends on) and the code that computed it, this
+    tool's version and the entry's ``format_version`` (bumped when the content's meaning changes), so an entry
+    never outlives the code that filled it."""
+    return hash_json({"format": format_version, "compile": compile.__version__, **parts})
 
 
 def hash_tree(folder: Path, suffixes: tuple[str, ...] | None = None) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compile.fsutil import write_json_atomic
-from compile.hashing import hash_json
+from compile.hashing import versioned_key
 
 CACHE_ENV = "COMPILE_CACHE_DIR"
 SUBDIR = "calibration"
@@ -50,11 +50,8 @@ def cache_key(model_hash: str, data_identity: dict[str, Any], method: str, metho
     computed them (this tool's version, ``FORMAT_VERSION``, ONNX Runtime's calibrator's minor version)."""
     import onnxruntime
 
-    from compile import __version__
-
-    return hash_json({"format": FORMAT_VERSION, "compile": __version__, "model": model_hash, "data": data_identity,
-                      "method": method, "options": method_options,
-                      "onnxruntime": ".".join(onnxruntime.__version__.split(".")[:2])})
+    return versioned_key(FORMAT_VERSION, model=model_hash, data=data_identity, method=method, options=method_options,
+                         onnxruntime=".".join(onnxruntime.__version__.split(".")[:2]))
 
 
 @dataclass(frozen=True)

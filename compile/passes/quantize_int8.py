@@ -42,7 +42,7 @@ from compile.calibration.joins import MixedRangeJoin, mixed_range_joins
 from compile.calibration.ranges import calibrate, ort_method, ranges_from_file
 from compile.calibration.source import CalibrationStats
 from compile.errors import PassError, error_cause
-from compile.hashing import hash_file, hash_json
+from compile.hashing import hash_file, versioned_key
 from compile.mixed.keep_float import channel_counts, guard_float_layers
 from compile.mixed.sensitivity import folded_activations
 from compile.onnx_io import (
@@ -287,8 +287,7 @@ class QuantizeInt8Pass(CalibratedPass):
     def _measurement_cache(self, name: str, format_version: int, source: Path, data: Any, ctx: PassContext) -> Path:
         """The cache file of a measurement ``name`` over ``source`` and the first ``rounding_samples`` inputs of
         the calibration data ``data`` (its identity): in the user cache folder, else the run directory."""
-        key = hash_json({"format": format_version, "model": hash_file(source), "data": data,
-                         "samples": self.options.rounding_samples})
+        key = versioned_key(format_version, model=hash_file(source), data=data, samples=self.options.rounding_samples)
         return user_cache_folder(name, ctx.run_dir / f".{name}-cache") / f"{key}.npz"
 
     def quantize(self, source: Path, out: Path, ranges: Path, method: str, rounder: WeightRounder | None = None,

@@ -16,7 +16,7 @@ from compile.backends.ort.runner import OrtRunner
 from compile.calibration.cache import user_cache_folder
 from compile.data.eval_set import EvalSet
 from compile.fsutil import cache_arrays, read_cached_arrays
-from compile.hashing import hash_file, hash_json
+from compile.hashing import hash_file, hash_json, versioned_key
 from compile.models.outputs import flatten_outputs
 from compile.models.registry import load_torch_model
 
@@ -79,8 +79,8 @@ def _cache_key(reference: Artifact, data: EvalSet, weights: Path | None) -> str:
 
         versions["onnxruntime"] = onnxruntime.__version__
     # format 2: every output of tuple/list/dict models, named by compile.models.outputs (1 kept only the first names).
-    return hash_json({"format": 2, "reference": reference.content_hash(), "kind": reference.kind, "inputs": inputs_digest(data.feeds),
-                      "weights": hash_file(weights) if weights is not None and weights.is_file() else None, **versions})
+    return versioned_key(2, reference=reference.content_hash(), kind=reference.kind, inputs=inputs_digest(data.feeds),
+                         weights=hash_file(weights) if weights is not None and weights.is_file() else None, **versions)
 
 
 def _torch_outputs(reference: TorchModel, data: EvalSet, weights: Path | None) -> dict[str, np.ndarray]:

@@ -119,3 +119,18 @@ def test_shared_stage_cache_entries_of_another_layout_are_not_read(tmp_path: Pat
     assert not stage_cache.SharedStageCache(tmp_path / "cache").restore("k", target, target / "01-export.json")
     monkeypatch.undo()
     assert stage_cache.SharedStageCache(tmp_path / "cache").restore("k", target, target / "01-export.json")
+
+
+def test_versioned_keys_change_with_every_part_the_format_and_the_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key the reference-output, GPTQ-integer and bias-correction caches share (compile.hashing.versioned_key)."""
+    import compile
+    from compile.hashing import versioned_key
+
+    base = versioned_key(2, model="m", samples=32)
+    variants = {"part": versioned_key(2, model="m2", samples=32), "extra part": versioned_key(2, model="m", samples=32, x=1),
+                "format": versioned_key(3, model="m", samples=32)}
+    monkeypatch.setattr(compile, "__version__", "999.0")
+    variants["compile version"] = versioned_key(2, model="m", samples=32)
+    monkeypatch.undo()
+    assert versioned_key(2, model="m", samples=32) == base
+    assert not [part for part, key in variants.items() if key == base]
